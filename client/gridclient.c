@@ -1,0 +1,1177 @@
+/* libgridclient: one TCP connection to gridd on a libuv loop; see
+ * gridclient.h. gridctl uses the blocking API, integrators and load tools
+ * the asynchronous one.
+ *
+ * A client moves through one state machine: IDLE -> RESOLVING
+ * (uv_getaddrinfo) -> CONNECTING (one uv_tcp_connect per resolved address
+ * until one answers) -> HELLO (the Hello request is out) -> READY -> CLOSED.
+ * Any failure goes straight to CLOSED through fail_connection(), the one
+ * way down, which fails every call still waiting. A client connects once;
+ * a new connection is a new client.
+ *
+ * Calls live in three places at once: a hash table by request id (replies
+ * come in any order), a list of all calls (to fail them in order on
+ * connection loss), and a list sorted by deadline (one timer serves them
+ * all). Calls beyond the server's max_inflight wait, packed, in a send queue
+ * and go out as replies free room, so a caller may keep thousands in flight
+ * without tripping the server's limit. Output is coalesced: while one
+ * uv_write is on the wire, new frames gather in a second buffer that goes
+ * out as one write when the first completes.
+ *
+ * Memory of the client is released only after the timer, every TCP handle
+ * and a pending getaddrinfo have called back (refs counts them), so a
+ * callback may destroy the client it was called for.
+ */
+#include "client/gridclient.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/frame.h"
+#include "common/htab.h"
+#include "common/status.h"
+#include "grid_version.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_CALL_TIMEOUT_MS 30000
+#define DEFAULT_MAX_FRAME FRAME_MAX_LIMIT
+/* The client waits a little longer than the deadline it sends, so that the
+ * server's own DEADLINE_EXCEEDED reply, which says more, usually wins. */
+#define DEADLINE_GRACE_MS 500
+#define READ_BUF_SIZE (64 * 1024)
+/* A write buffer that grew past this for one large request is given back. */
+#define WBUF_KEEP (1024 * 1024)
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+enum gc_state {
+	GC_IDLE,
+	GC_RESOLVING,
+	GC_CONNECTING,
+	GC_HELLO,
+	GC_READY,
+	GC_CLOSED,
+};
+
+struct gc_link {
+	struct gc_link *prev, *next;
+};
+
+/* One TCP attempt, and the connection if it succeeds. Allocated per
+ * attempt because a handle that failed to connect cannot be reused and is
+ * freed only in its close callback. */
+struct gc_conn {
+	uv_tcp_t tcp;
+	uv_connect_t connect;
+	struct grid_client *c;
+};
+
+struct gc_call {
+	uint64_t id;
+	grid_client_reply_cb cb; /* NULL once the caller stopped waiting */
+	void *data;
+	uint64_t deadline; /* loop time in ms */
+	int call_case;	   /* Request.call, hence the expected Reply.result */
+	bool sent;
+	bool steal; /* the callback takes ownership of the reply */
+	bool in_deadlines;
+	bool in_sendq;
+	uint8_t *frame; /* packed, while waiting in the send queue */
+	size_t frame_len;
+	struct gc_link all;
+	struct gc_link by_deadline;
+	struct gc_link sendq;
+};
+
+struct grid_client {
+	uv_loop_t *loop;
+	uv_loop_t own_loop;
+	bool private_loop;
+	bool in_run; /* a blocking function is inside uv_run() */
+	bool destroyed;
+	unsigned refs; /* timer + TCP handles + pending getaddrinfo */
+
+	char *client_name;
+	unsigned connect_timeout_ms;
+	unsigned call_timeout_ms;
+	size_t max_frame;
+
+	enum gc_state state;
+	char *server; /* as given, for messages */
+	uv_getaddrinfo_t gai;
+	bool gai_pending;
+	struct addrinfo *addrs;
+	struct addrinfo *next_addr;
+	int last_connect_err;
+	struct gc_conn *conn;
+	uv_timer_t timer; /* connect timeout, then call deadlines */
+
+	grid_client_connect_cb connect_cb;
+	void *connect_data;
+	grid_client_event_cb event_cb;
+	void *event_data;
+
+	Grid__V1__Reply *hello; /* owned; result hello */
+	uint32_t max_inflight;	/* from the server's limits; 0 = none */
+	size_t max_request;	/* from the server's limits; 0 = none */
+
+	struct htab calls; /* struct gc_call by id */
+	struct gc_link all;
+	struct gc_link deadlines;
+	struct gc_link sendq;
+	size_t n_calls; /* calls whose callback is still due */
+	size_t n_sent;	/* sent, reply not yet read (includes abandoned) */
+	uint64_t next_id;
+
+	struct frame_reader reader;
+	uint8_t rbuf[READ_BUF_SIZE];
+	struct buf out;	 /* frames not yet handed to uv_write */
+	struct buf wbuf; /* frames on the wire */
+	bool writing;
+	uv_write_t write_req;
+
+	char error[256];
+};
+
+static void fail_connection(struct grid_client *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void flush(struct grid_client *c);
+
+/* ---- small helpers ---- */
+
+static void link_init(struct gc_link *l)
+{
+	l->prev = l->next = l;
+}
+
+static bool link_empty(const struct gc_link *head)
+{
+	return head->next == head;
+}
+
+static void link_insert_after(struct gc_link *pos, struct gc_link *l)
+{
+	l->prev = pos;
+	l->next = pos->next;
+	pos->next->prev = l;
+	pos->next = l;
+}
+
+static void link_remove(struct gc_link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	link_init(l);
+}
+
+static void set_error(struct grid_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(struct grid_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t call_hash(const void *elem)
+{
+	return htab_hash_u64(((const struct gc_call *)elem)->id);
+}
+
+static int call_eq(const void *elem, const void *key)
+{
+	return ((const struct gc_call *)elem)->id == *(const uint64_t *)key;
+}
+
+static struct gc_call *find_call(struct grid_client *c, uint64_t id)
+{
+	return htab_find(&c->calls, &id, htab_hash_u64(id));
+}
+
+/* The loop stays alive for a connection only while someone waits on it, so
+ * uv_run() on a caller's loop returns when the work is done. */
+static void update_ref(struct grid_client *c)
+{
+	if (!c->conn)
+		return;
+	if (c->state < GC_READY || c->n_calls > 0 || c->event_cb)
+		uv_ref((uv_handle_t *)&c->conn->tcp);
+	else
+		uv_unref((uv_handle_t *)&c->conn->tcp);
+}
+
+static void free_client(struct grid_client *c)
+{
+	frame_reader_finish(&c->reader);
+	buf_finish(&c->out);
+	buf_finish(&c->wbuf);
+	htab_finish(&c->calls);
+	grid__v1__reply__free_unpacked(c->hello, NULL);
+	if (c->addrs)
+		uv_freeaddrinfo(c->addrs);
+	free(c->server);
+	free(c->client_name);
+	free(c);
+}
+
+/* Frees a destroyed client on a caller's loop once nothing can call back.
+ * On a private loop finish_private() does it after the loop is closed. */
+static void maybe_free(struct grid_client *c)
+{
+	if (c->refs == 0 && c->destroyed && !c->private_loop)
+		free_client(c);
+}
+
+static void on_conn_close(uv_handle_t *h)
+{
+	struct gc_conn *conn = container_of((uv_tcp_t *)h, struct gc_conn, tcp);
+	struct grid_client *c = conn->c;
+
+	free(conn);
+	c->refs--;
+	maybe_free(c);
+}
+
+static void on_timer_close(uv_handle_t *h)
+{
+	struct grid_client *c = h->data;
+
+	c->refs--;
+	maybe_free(c);
+}
+
+static void close_conn(struct grid_client *c)
+{
+	struct gc_conn *conn = c->conn;
+
+	if (!conn)
+		return;
+	c->conn = NULL;
+	uv_close((uv_handle_t *)&conn->tcp, on_conn_close);
+}
+
+/* ---- calls ---- */
+
+/* Unlinks call from everything and frees it; the caller runs the callback. */
+static void drop_call(struct grid_client *c, struct gc_call *call)
+{
+	htab_remove(&c->calls, &call->id, htab_hash_u64(call->id));
+	link_remove(&call->all);
+	if (call->in_deadlines) {
+		link_remove(&call->by_deadline);
+		/* A timer left at a removed call's deadline only fires early
+		 * and re-arms; but with nothing left to wait for it must not
+		 * keep the loop alive. */
+		if (link_empty(&c->deadlines) && !c->destroyed && c->state == GC_READY)
+			uv_timer_stop(&c->timer);
+	}
+	if (call->in_sendq)
+		link_remove(&call->sendq);
+	if (call->sent)
+		c->n_sent--;
+	if (call->cb)
+		c->n_calls--;
+	free(call->frame);
+	free(call);
+}
+
+/* Fails every call with err. Callbacks may call back into the library
+ * (even destroy), so each call is unlinked before its callback runs. */
+static void fail_all(struct grid_client *c, int err)
+{
+	while (!link_empty(&c->all)) {
+		struct gc_call *call = container_of(c->all.next, struct gc_call, all);
+		grid_client_reply_cb cb = call->cb;
+		void *data = call->data;
+
+		drop_call(c, call);
+		if (cb)
+			cb(c, err, NULL, data);
+	}
+}
+
+/* Moves queued calls to the output while the server's limit allows. */
+static int pump_sendq(struct grid_client *c)
+{
+	while (!link_empty(&c->sendq) && (c->max_inflight == 0 || c->n_sent < c->max_inflight)) {
+		struct gc_call *call = container_of(c->sendq.next, struct gc_call, sendq);
+
+		if (buf_append(&c->out, call->frame, call->frame_len) < 0)
+			return -ENOMEM;
+		free(call->frame);
+		call->frame = NULL;
+		link_remove(&call->sendq);
+		call->in_sendq = false;
+		call->sent = true;
+		c->n_sent++;
+	}
+	return 0;
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* Points the timer at the earliest deadline. */
+static void arm_deadline_timer(struct grid_client *c)
+{
+	struct gc_call *first;
+	uint64_t now;
+
+	if (c->destroyed || c->state != GC_READY)
+		return;
+	if (link_empty(&c->deadlines)) {
+		uv_timer_stop(&c->timer);
+		return;
+	}
+	first = container_of(c->deadlines.next, struct gc_call, by_deadline);
+	now = uv_now(c->loop);
+	uv_timer_start(&c->timer, on_timer, first->deadline > now ? first->deadline - now : 0, 0);
+}
+
+static void expire_calls(struct grid_client *c)
+{
+	uint64_t now = uv_now(c->loop);
+
+	while (!c->destroyed && c->state == GC_READY && !link_empty(&c->deadlines)) {
+		struct gc_call *call = container_of(c->deadlines.next, struct gc_call, by_deadline);
+		grid_client_reply_cb cb = call->cb;
+		void *data = call->data;
+
+		if (call->deadline > now)
+			break;
+		set_error(c, "no reply from %s within the deadline", c->server);
+		if (call->sent) {
+			/* The server still owes a reply and still counts the
+			 * request against max_inflight: keep the id, forget the
+			 * caller. The late reply is dropped when it comes. */
+			link_remove(&call->by_deadline);
+			call->in_deadlines = false;
+			call->cb = NULL;
+			call->data = NULL;
+			c->n_calls--;
+		} else {
+			drop_call(c, call);
+		}
+		update_ref(c);
+		if (cb)
+			cb(c, -ETIMEDOUT, NULL, data);
+	}
+	arm_deadline_timer(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct grid_client *c = t->data;
+
+	switch (c->state) {
+	case GC_RESOLVING:
+	case GC_CONNECTING:
+		fail_connection(c, -ETIMEDOUT, "timed out connecting to %s after %u ms", c->server,
+				c->connect_timeout_ms);
+		break;
+	case GC_HELLO:
+		fail_connection(c, -ETIMEDOUT, "%s did not answer hello within %u ms", c->server,
+				c->connect_timeout_ms);
+		break;
+	case GC_READY:
+		expire_calls(c);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Registers a call and packs req into the output or the send queue. */
+static int start_call(struct grid_client *c, Grid__V1__Request *req, grid_client_reply_cb cb,
+		      void *data, bool steal, bool internal)
+{
+	struct gc_call *call;
+	uint32_t saved_deadline;
+	unsigned timeout_ms;
+	size_t n, total;
+	bool send_now;
+	uint8_t *p;
+	int r;
+
+	if (!req || req->call_case == GRID__V1__REQUEST__CALL__NOT_SET) {
+		set_error(c, "request without a call");
+		return -EINVAL;
+	}
+	if (!internal && req->call_case == GRID__V1__REQUEST__CALL_HELLO) {
+		set_error(c, "hello is sent by the library");
+		return -EINVAL;
+	}
+	if (c->destroyed)
+		return -ECANCELED;
+	if (internal ? c->state != GC_HELLO : c->state != GC_READY) {
+		/* After a failure the error already says what happened. */
+		if (c->state != GC_CLOSED)
+			set_error(c, "not connected");
+		return -ENOTCONN;
+	}
+	if (req->id == 0) {
+		do {
+			req->id = c->next_id++;
+		} while (req->id == 0 || find_call(c, req->id));
+	} else if (find_call(c, req->id)) {
+		set_error(c, "request id %llu is already in flight", (unsigned long long)req->id);
+		return -EEXIST;
+	}
+
+	saved_deadline = req->deadline_ms;
+	if (req->deadline_ms == 0 && !internal)
+		req->deadline_ms = c->call_timeout_ms;
+	timeout_ms = req->deadline_ms;
+	n = grid__v1__request__get_packed_size(req);
+	if (n > UINT32_MAX - FRAME_HEADER_SIZE || (c->max_request && n > c->max_request)) {
+		req->deadline_ms = saved_deadline;
+		set_error(c, "request of %zu bytes is over the server's limit of %zu bytes", n,
+			  c->max_request);
+		return -EMSGSIZE;
+	}
+	total = FRAME_HEADER_SIZE + n;
+
+	call = calloc(1, sizeof(*call));
+	if (!call)
+		goto nomem;
+	call->id = req->id;
+	call->cb = cb;
+	call->data = data;
+	call->call_case = (int)req->call_case;
+	call->steal = steal;
+	link_init(&call->all);
+	link_init(&call->by_deadline);
+	link_init(&call->sendq);
+
+	send_now = link_empty(&c->sendq) && (c->max_inflight == 0 || c->n_sent < c->max_inflight);
+	if (send_now) {
+		p = buf_reserve(&c->out, total);
+		if (!p)
+			goto nomem_call;
+	} else {
+		p = call->frame = malloc(total);
+		if (!p)
+			goto nomem_call;
+		call->frame_len = total;
+	}
+	frame_put_header(p, (uint32_t)n);
+	grid__v1__request__pack(req, p + FRAME_HEADER_SIZE);
+	req->deadline_ms = saved_deadline;
+
+	r = htab_insert(&c->calls, call);
+	if (r < 0) {
+		free(call->frame);
+		free(call);
+		set_error(c, "out of memory");
+		return r;
+	}
+	if (send_now) {
+		buf_commit(&c->out, total);
+		call->sent = true;
+		c->n_sent++;
+	} else {
+		link_insert_after(c->sendq.prev, &call->sendq);
+		call->in_sendq = true;
+	}
+	link_insert_after(c->all.prev, &call->all);
+	c->n_calls++;
+
+	if (!internal) {
+		/* Deadlines are mostly equal, so the sorted insert usually
+		 * stops at once at the tail. */
+		struct gc_link *pos = c->deadlines.prev;
+
+		/* Outside a callback the loop's cached time may be old, and
+		 * the call would time out at once. */
+		uv_update_time(c->loop);
+		call->deadline = uv_now(c->loop) + timeout_ms + DEADLINE_GRACE_MS;
+		while (pos != &c->deadlines &&
+		       container_of(pos, struct gc_call, by_deadline)->deadline > call->deadline)
+			pos = pos->prev;
+		link_insert_after(pos, &call->by_deadline);
+		call->in_deadlines = true;
+		if (c->deadlines.next == &call->by_deadline)
+			arm_deadline_timer(c);
+	}
+	update_ref(c);
+	flush(c);
+	return 0;
+
+nomem_call:
+	free(call);
+nomem:
+	req->deadline_ms = saved_deadline;
+	set_error(c, "out of memory");
+	return -ENOMEM;
+}
+
+/* ---- connection failure ---- */
+
+static void fail_connection(struct grid_client *c, int err, const char *fmt, ...)
+{
+	enum gc_state prev = c->state;
+	va_list ap;
+
+	if (prev == GC_CLOSED)
+		return;
+	c->state = GC_CLOSED;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+
+	if (c->gai_pending)
+		uv_cancel((uv_req_t *)&c->gai);
+	close_conn(c);
+	if (!c->destroyed)
+		uv_timer_stop(&c->timer);
+	fail_all(c, err);
+	if (prev < GC_READY && c->connect_cb) {
+		grid_client_connect_cb cb = c->connect_cb;
+
+		c->connect_cb = NULL;
+		cb(c, err, c->connect_data);
+	}
+}
+
+/* ---- output ---- */
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct grid_client *c = req->data;
+
+	c->writing = false;
+	if (c->wbuf.cap > WBUF_KEEP)
+		buf_finish(&c->wbuf);
+	else
+		buf_reset(&c->wbuf);
+	if (status < 0) {
+		if (status != UV_ECANCELED)
+			fail_connection(c, status, "writing to %s failed: %s", c->server,
+					uv_strerror(status));
+		return;
+	}
+	flush(c);
+}
+
+static void flush(struct grid_client *c)
+{
+	struct buf tmp;
+	uv_buf_t b;
+	int r;
+
+	if (c->writing || c->out.len == 0 || !c->conn ||
+	    (c->state != GC_HELLO && c->state != GC_READY))
+		return;
+	tmp = c->wbuf;
+	c->wbuf = c->out;
+	c->out = tmp;
+	b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+	c->write_req.data = c;
+	r = uv_write(&c->write_req, (uv_stream_t *)&c->conn->tcp, &b, 1, on_write);
+	if (r < 0) {
+		buf_reset(&c->wbuf);
+		fail_connection(c, r, "writing to %s failed: %s", c->server, uv_strerror(r));
+		return;
+	}
+	c->writing = true;
+}
+
+/* ---- input ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *ret_buf)
+{
+	struct gc_conn *conn = container_of((uv_tcp_t *)h, struct gc_conn, tcp);
+
+	*ret_buf = uv_buf_init((char *)conn->c->rbuf, sizeof(conn->c->rbuf));
+}
+
+static void handle_reply(struct grid_client *c, Grid__V1__ServerFrame *frame)
+{
+	Grid__V1__Reply *reply = frame->reply;
+	struct gc_call *call;
+	grid_client_reply_cb cb;
+	void *data;
+	bool stolen;
+	int status = 0;
+
+	if (reply->id == 0) {
+		status_code code = reply->status ? reply->status->code : GRID__V1__CODE__CODE_OK;
+		const char *msg = reply->status ? reply->status->message : "";
+		int err = code == GRID__V1__CODE__CODE_OK ? -ECONNRESET : status_to_errno(code);
+
+		fail_connection(c, err, "%s closed the connection: %s%s%s", c->server,
+				status_name(code), *msg ? ": " : "", msg);
+		return;
+	}
+	call = find_call(c, reply->id);
+	if (!call)
+		return; /* a call that timed out, or an id we never sent */
+	if (!call->sent)
+		return; /* cannot be a reply to it; ignore the confused server */
+
+	if (!reply->status) {
+		/* proto3 leaves an all-default Status out; callers may count on
+		 * reply->status, so make the OK explicit. */
+		reply->status = malloc(sizeof(*reply->status));
+		if (reply->status)
+			grid__v1__status__init(reply->status);
+		else
+			status = -ENOMEM;
+	}
+	if (status == 0 && reply->status->code == GRID__V1__CODE__CODE_OK &&
+	    reply->result_case != GRID__V1__REPLY__RESULT__NOT_SET &&
+	    (int)reply->result_case != call->call_case) {
+		set_error(c, "%s answered request %llu with the wrong result", c->server,
+			  (unsigned long long)reply->id);
+		status = -EPROTO;
+	}
+
+	cb = call->cb;
+	data = call->data;
+	stolen = status == 0 && call->steal && cb;
+	if (stolen) {
+		frame->reply = NULL;
+		frame->frame_case = GRID__V1__SERVER_FRAME__FRAME__NOT_SET;
+	}
+	drop_call(c, call);
+	if (pump_sendq(c) < 0) {
+		if (stolen)
+			grid__v1__reply__free_unpacked(reply, NULL);
+		fail_connection(c, -ENOMEM, "out of memory");
+		if (cb)
+			cb(c, -ENOMEM, NULL, data);
+		return;
+	}
+	flush(c);
+	update_ref(c);
+	if (cb)
+		cb(c, status, status == 0 ? reply : NULL, data);
+}
+
+static int on_frame(void *arg, const uint8_t *payload, size_t len)
+{
+	struct grid_client *c = arg;
+	Grid__V1__ServerFrame *frame;
+
+	frame = grid__v1__server_frame__unpack(NULL, len, payload);
+	if (!frame) {
+		fail_connection(c, -EPROTO, "%s sent a frame that does not decode", c->server);
+		return -EPROTO;
+	}
+	switch (frame->frame_case) {
+	case GRID__V1__SERVER_FRAME__FRAME_REPLY:
+		handle_reply(c, frame);
+		break;
+	case GRID__V1__SERVER_FRAME__FRAME_EVENT:
+		if (c->event_cb && c->state == GC_READY)
+			c->event_cb(c, frame->event, c->event_data);
+		break;
+	default:
+		break; /* a frame kind from a newer server */
+	}
+	grid__v1__server_frame__free_unpacked(frame, NULL);
+	/* A callback may have closed or destroyed the client: stop reading. */
+	return c->state == GC_CLOSED || c->destroyed ? 1 : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct gc_conn *conn = container_of((uv_tcp_t *)s, struct gc_conn, tcp);
+	struct grid_client *c = conn->c;
+	size_t consumed;
+	int r;
+
+	if (conn != c->conn || nread == 0)
+		return;
+	if (nread < 0) {
+		if (nread == UV_EOF)
+			fail_connection(c, -ECONNRESET, "connection closed by %s", c->server);
+		else
+			fail_connection(c, (int)nread, "connection to %s lost: %s", c->server,
+					uv_strerror((int)nread));
+		return;
+	}
+	r = frame_reader_feed(&c->reader, (const uint8_t *)b->base, (size_t)nread, &consumed,
+			      on_frame, c);
+	if (r == -EMSGSIZE)
+		fail_connection(c, -EPROTO, "%s sent a frame over the limit of %zu bytes",
+				c->server, c->max_frame);
+	else if (r < 0)
+		fail_connection(c, r, "reading from %s failed: %s", c->server, strerror(-r));
+}
+
+/* ---- connecting ---- */
+
+static void on_hello(struct grid_client *c, int status, const Grid__V1__Reply *creply, void *data)
+{
+	Grid__V1__Reply *reply = (Grid__V1__Reply *)creply; /* stolen: ours now */
+	const Grid__V1__HelloReply *h;
+	grid_client_connect_cb cb;
+
+	if (status < 0) {
+		/* Either fail_connection() is already failing every call, or
+		 * the reply was unusable and the connection must go now. */
+		char msg[sizeof(c->error)];
+
+		snprintf(msg, sizeof(msg), "%s", c->error);
+		fail_connection(c, status, "%s", msg);
+		return;
+	}
+	if (reply->status->code != GRID__V1__CODE__CODE_OK) {
+		status_code code = reply->status->code;
+
+		fail_connection(c, status_to_errno(code), "%s refused hello: %s%s%s", c->server,
+				status_name(code), *reply->status->message ? ": " : "",
+				reply->status->message);
+		grid__v1__reply__free_unpacked(reply, NULL);
+		return;
+	}
+	if (reply->result_case != GRID__V1__REPLY__RESULT_HELLO) {
+		grid__v1__reply__free_unpacked(reply, NULL);
+		fail_connection(c, -EPROTO, "%s answered hello without a hello reply", c->server);
+		return;
+	}
+	h = reply->hello;
+	if (h->protocol_version != GRID_PROTOCOL_VERSION) {
+		unsigned v = h->protocol_version;
+
+		grid__v1__reply__free_unpacked(reply, NULL);
+		fail_connection(c, -EPROTONOSUPPORT, "%s speaks protocol %u, this client %d",
+				c->server, v, GRID_PROTOCOL_VERSION);
+		return;
+	}
+	c->hello = reply;
+	if (h->limits) {
+		c->max_inflight = h->limits->max_inflight;
+		c->max_request = h->limits->max_frame;
+	}
+	c->state = GC_READY;
+	uv_timer_stop(&c->timer);
+	update_ref(c);
+	cb = c->connect_cb;
+	c->connect_cb = NULL;
+	if (cb)
+		cb(c, 0, c->connect_data);
+}
+
+static void send_hello(struct grid_client *c)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__Hello hello = GRID__V1__HELLO__INIT;
+	int r;
+
+	hello.protocol_version = GRID_PROTOCOL_VERSION;
+	hello.client_name = c->client_name;
+	req.call_case = GRID__V1__REQUEST__CALL_HELLO;
+	req.hello = &hello;
+	c->state = GC_HELLO;
+	r = start_call(c, &req, on_hello, NULL, true, true);
+	if (r < 0)
+		fail_connection(c, r, "cannot send hello to %s: %s", c->server, strerror(-r));
+}
+
+static void try_next_addr(struct grid_client *c);
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct gc_conn *conn = container_of(req, struct gc_conn, connect);
+	struct grid_client *c = conn->c;
+	int r;
+
+	if (conn != c->conn || c->state != GC_CONNECTING)
+		return; /* abandoned: timed out or destroyed */
+	if (status < 0) {
+		c->last_connect_err = status;
+		close_conn(c);
+		try_next_addr(c);
+		return;
+	}
+	uv_tcp_nodelay(&conn->tcp, 1);
+	uv_tcp_keepalive(&conn->tcp, 1, 60);
+	r = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+	if (r < 0) {
+		fail_connection(c, r, "cannot read from %s: %s", c->server, uv_strerror(r));
+		return;
+	}
+	send_hello(c);
+}
+
+static void try_next_addr(struct grid_client *c)
+{
+	while (c->next_addr) {
+		struct addrinfo *ai = c->next_addr;
+		struct gc_conn *conn;
+		int r;
+
+		c->next_addr = ai->ai_next;
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		conn = calloc(1, sizeof(*conn));
+		if (!conn) {
+			fail_connection(c, -ENOMEM, "out of memory");
+			return;
+		}
+		conn->c = c;
+		r = uv_tcp_init(c->loop, &conn->tcp);
+		if (r < 0) {
+			free(conn);
+			c->last_connect_err = r;
+			continue;
+		}
+		c->refs++;
+		c->conn = conn;
+		r = uv_tcp_connect(&conn->connect, &conn->tcp, ai->ai_addr, on_connect);
+		if (r < 0) {
+			c->last_connect_err = r;
+			close_conn(c);
+			continue;
+		}
+		return;
+	}
+	fail_connection(c, c->last_connect_err ? c->last_connect_err : -EHOSTUNREACH,
+			"cannot connect to %s: %s", c->server,
+			c->last_connect_err ? uv_strerror(c->last_connect_err)
+					    : "no usable address");
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct grid_client *c = req->data;
+
+	c->gai_pending = false;
+	c->refs--;
+	if (c->state != GC_RESOLVING) {
+		if (res)
+			uv_freeaddrinfo(res);
+		maybe_free(c);
+		return;
+	}
+	if (status < 0) {
+		/* EAI_* codes are not errno values; to a caller an unknown
+		 * host is a server it cannot reach. */
+		fail_connection(c, -EHOSTUNREACH, "cannot resolve %s: %s", c->server,
+				uv_strerror(status));
+		return;
+	}
+	c->addrs = res;
+	c->next_addr = res;
+	c->state = GC_CONNECTING;
+	try_next_addr(c);
+}
+
+/* Splits "HOST:PORT", "HOST", "[V6]:PORT", "[V6]" or a bare IPv6 address. */
+static int parse_server(const char *s, char *host, size_t host_size, char *port, size_t port_size)
+{
+	const char *h = s, *hend, *p = NULL;
+	unsigned long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	if (*s == '[') {
+		h = s + 1;
+		hend = strchr(h, ']');
+		if (!hend)
+			return -EINVAL;
+		if (hend[1] == ':')
+			p = hend + 2;
+		else if (hend[1] != '\0')
+			return -EINVAL;
+	} else {
+		const char *colon = strchr(s, ':');
+
+		if (colon && !strchr(colon + 1, ':')) {
+			hend = colon;
+			p = colon + 1;
+		} else if (colon) {
+			/* Several colons without brackets: only a bare IPv6
+			 * address, which takes the default port. */
+			struct in6_addr a6;
+
+			if (inet_pton(AF_INET6, s, &a6) != 1)
+				return -EINVAL;
+			hend = s + strlen(s);
+		} else {
+			hend = s + strlen(s);
+		}
+	}
+	if (hend == h || (size_t)(hend - h) >= host_size)
+		return -EINVAL;
+	memcpy(host, h, (size_t)(hend - h));
+	host[hend - h] = '\0';
+	if (!p) {
+		snprintf(port, port_size, "%d", GRID_DEFAULT_PORT);
+		return 0;
+	}
+	if (!*p || strlen(p) > 5)
+		return -EINVAL;
+	for (const char *q = p; *q; q++) {
+		if (*q < '0' || *q > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*q - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	snprintf(port, port_size, "%lu", v);
+	return 0;
+}
+
+/* ---- public API ---- */
+
+int grid_client_check_address(const char *server)
+{
+	char host[NI_MAXHOST], port[8];
+
+	return server && parse_server(server, host, sizeof(host), port, sizeof(port)) == 0
+		   ? 0
+		   : -EINVAL;
+}
+
+struct grid_client *grid_client_create(uv_loop_t *loop, const struct grid_client_config *cfg)
+{
+	struct grid_client *c = calloc(1, sizeof(*c));
+	const char *name =
+	    cfg && cfg->client_name ? cfg->client_name : "libgridclient/" GRID_VERSION;
+
+	if (!c)
+		return NULL;
+	c->client_name = strdup(name);
+	if (!c->client_name)
+		goto fail;
+	if (loop) {
+		c->loop = loop;
+	} else {
+		if (uv_loop_init(&c->own_loop) < 0)
+			goto fail;
+		c->loop = &c->own_loop;
+		c->private_loop = true;
+	}
+	c->connect_timeout_ms =
+	    cfg && cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	c->call_timeout_ms =
+	    cfg && cfg->call_timeout_ms ? cfg->call_timeout_ms : DEFAULT_CALL_TIMEOUT_MS;
+	c->max_frame = cfg && cfg->max_frame ? cfg->max_frame : DEFAULT_MAX_FRAME;
+	frame_reader_init(&c->reader, c->max_frame);
+	buf_init(&c->out, 0);
+	buf_init(&c->wbuf, 0);
+	htab_init(&c->calls, call_hash, call_eq);
+	link_init(&c->all);
+	link_init(&c->deadlines);
+	link_init(&c->sendq);
+	c->next_id = 1;
+	c->state = GC_IDLE;
+	c->gai.data = c;
+	/* Cannot fail for a timer on an initialized loop. */
+	uv_timer_init(c->loop, &c->timer);
+	c->timer.data = c;
+	c->refs = 1;
+	snprintf(c->error, sizeof(c->error), "no error");
+	return c;
+
+fail:
+	free(c->client_name);
+	free(c);
+	return NULL;
+}
+
+/* Runs the private loop until every handle closed, then frees. */
+static void finish_private(struct grid_client *c)
+{
+	while (c->refs > 0)
+		if (uv_run(c->loop, UV_RUN_DEFAULT) == 0 && c->refs > 0)
+			break; /* cannot happen: each ref is an active handle or request */
+	uv_run(c->loop, UV_RUN_NOWAIT);
+	uv_loop_close(c->loop);
+	free_client(c);
+}
+
+void grid_client_destroy(struct grid_client *c)
+{
+	if (!c || c->destroyed)
+		return;
+	c->destroyed = true;
+	c->event_cb = NULL;
+	if (c->state != GC_CLOSED)
+		fail_connection(c, -ECANCELED, "client destroyed");
+	else
+		fail_all(c, -ECANCELED);
+	set_error(c, "client destroyed");
+	uv_close((uv_handle_t *)&c->timer, on_timer_close);
+	if (!c->private_loop)
+		return;
+	if (c->in_run) {
+		/* Destroyed from a callback inside a blocking call: that call
+		 * finishes the job when uv_run() returns. */
+		uv_stop(c->loop);
+		return;
+	}
+	finish_private(c);
+}
+
+int grid_client_connect_async(struct grid_client *c, const char *server, grid_client_connect_cb cb,
+			      void *data)
+{
+	char host[NI_MAXHOST], port[8];
+	struct addrinfo hints;
+	int r;
+
+	if (c->destroyed)
+		return -ECANCELED;
+	if (c->state != GC_IDLE) {
+		set_error(c, "already connected or connecting");
+		return c->state == GC_READY ? -EISCONN : -EALREADY;
+	}
+	if (!server || parse_server(server, host, sizeof(host), port, sizeof(port)) < 0) {
+		set_error(c, "bad server address '%s' (want HOST:PORT)", server ? server : "");
+		return -EINVAL;
+	}
+	c->server = strdup(server);
+	if (!c->server) {
+		set_error(c, "out of memory");
+		return -ENOMEM;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = AI_NUMERICSERV;
+	r = uv_getaddrinfo(c->loop, &c->gai, on_resolved, host, port, &hints);
+	if (r < 0) {
+		set_error(c, "cannot resolve %s: %s", server, uv_strerror(r));
+		free(c->server);
+		c->server = NULL;
+		return -EHOSTUNREACH;
+	}
+	c->gai_pending = true;
+	c->refs++;
+	c->state = GC_RESOLVING;
+	c->connect_cb = cb;
+	c->connect_data = data;
+	uv_update_time(c->loop);
+	uv_timer_start(&c->timer, on_timer, c->connect_timeout_ms, 0);
+	return 0;
+}
+
+int grid_client_call_async(struct grid_client *c, Grid__V1__Request *req, grid_client_reply_cb cb,
+			   void *data)
+{
+	return start_call(c, req, cb, data, false, false);
+}
+
+void grid_client_set_event_cb(struct grid_client *c, grid_client_event_cb cb, void *data)
+{
+	if (c->destroyed)
+		return;
+	c->event_cb = cb;
+	c->event_data = data;
+	update_ref(c);
+}
+
+struct sync_wait {
+	bool done;
+	int status;
+	Grid__V1__Reply *reply;
+};
+
+/* Runs the private loop until w->done. Returns 0, or -ECANCELED when a
+ * callback destroyed the client meanwhile (which is then freed). */
+static int run_until(struct grid_client *c, struct sync_wait *w)
+{
+	c->in_run = true;
+	while (!w->done && !c->destroyed) {
+		if (uv_run(c->loop, UV_RUN_ONCE) == 0 && !w->done && !c->destroyed) {
+			/* Nothing left that could finish the wait. */
+			c->in_run = false;
+			set_error(c, "internal error: nothing to wait for");
+			return -EIO;
+		}
+	}
+	c->in_run = false;
+	if (c->destroyed) {
+		finish_private(c);
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+static void on_sync_connect(struct grid_client *c, int status, void *data)
+{
+	struct sync_wait *w = data;
+
+	w->done = true;
+	w->status = status;
+}
+
+int grid_client_connect(struct grid_client *c, const char *server)
+{
+	struct sync_wait w = {0};
+	int r;
+
+	if (!c->private_loop || c->in_run)
+		return -EINVAL;
+	r = grid_client_connect_async(c, server, on_sync_connect, &w);
+	if (r < 0)
+		return r;
+	r = run_until(c, &w);
+	return r < 0 ? r : w.status;
+}
+
+static void on_sync_reply(struct grid_client *c, int status, const Grid__V1__Reply *reply,
+			  void *data)
+{
+	struct sync_wait *w = data;
+
+	w->done = true;
+	w->status = status;
+	w->reply = (Grid__V1__Reply *)reply; /* stolen: see start_call(steal) */
+}
+
+int grid_client_call(struct grid_client *c, Grid__V1__Request *req, Grid__V1__Reply **ret_reply)
+{
+	struct sync_wait w = {0};
+	int r;
+
+	if (!c->private_loop || c->in_run) {
+		set_error(c,
+			  "blocking call on a client without a private loop, or from its callback");
+		return -EINVAL;
+	}
+	r = start_call(c, req, on_sync_reply, &w, true, false);
+	if (r < 0)
+		return r;
+	r = run_until(c, &w);
+	if (r < 0)
+		return r;
+	if (w.status < 0)
+		return w.status;
+	*ret_reply = w.reply;
+	return 0;
+}
+
+void grid_client_reply_free(Grid__V1__Reply *reply)
+{
+	if (reply)
+		grid__v1__reply__free_unpacked(reply, NULL);
+}
+
+const Grid__V1__HelloReply *grid_client_hello(const struct grid_client *c)
+{
+	return c->hello ? c->hello->hello : NULL;
+}
+
+const char *grid_client_error(const struct grid_client *c)
+{
+	return c->error;
+}
+
+size_t grid_client_inflight(const struct grid_client *c)
+{
+	return c->n_calls;
+}

@@ -1,0 +1,57 @@
+/* gridd's configuration: built-in defaults, then the INI file given with
+ * --config, then GRID_DATABASE_URL from the environment, then command-line
+ * flags, each overriding the one before. main.c fills it at start; the rest
+ * of the server reads it and never changes it.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "server/log.h"
+
+#define CONFIG_MAX_LEVELS 16
+
+struct config {
+	char *listen;		      /* [server] listen = HOST:PORT */
+	char *server_name;	      /* [server] name */
+	enum log_level log_level;     /* [server] log_level */
+	uint32_t shutdown_timeout_ms; /* [server] shutdown_timeout_ms: drain limit */
+
+	char *database_url;	       /* [database] url (libpq conninfo or URI) */
+	uint32_t pool_size;	       /* [database] pool_size */
+	uint32_t connect_wait_ms;      /* [database] connect_wait_ms: at start */
+	uint32_t statement_timeout_ms; /* [database] statement_timeout_ms */
+
+	char *levels[CONFIG_MAX_LEVELS]; /* [grid] levels = a,b,c (top first) */
+	uint32_t nlevels;
+
+	uint32_t max_frame_before_login; /* [limits] ... */
+	uint32_t max_frame;
+	uint32_t max_inflight;
+	uint32_t max_connections;
+	uint32_t max_outbuf;
+	uint32_t max_page_size;
+	uint32_t default_page_size;
+	uint32_t request_timeout_ms;
+	uint32_t idle_timeout_ms;
+	uint32_t hello_timeout_ms;
+
+	int ready_fd;	   /* --ready-fd only: -1 = none */
+	char *config_path; /* --config only */
+};
+
+/* Fills the defaults. */
+int config_init(struct config *c);
+void config_finish(struct config *c);
+
+/* Sets one key ("section", "key") from its text form. On error returns
+ * -EINVAL / -ENOENT and writes a message into err. */
+int config_set(struct config *c, const char *section, const char *key, const char *value, char *err,
+	       size_t errlen);
+/* Loads an INI file over the current values. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Cross-field checks after everything is loaded. */
+int config_check(const struct config *c, char *err, size_t errlen);
+/* Prints every key with its current value, INI style, for --print-config. */
+void config_print(const struct config *c, FILE *f);

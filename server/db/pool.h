@@ -1,0 +1,107 @@
+/* Asynchronous PostgreSQL access for gridd: a small pool of nonblocking libpq
+ * connections driven by the libuv loop, and a listener connection for
+ * LISTEN/NOTIFY.
+ *
+ * A db_query is a list of prepared statements that run, pipelined, in one
+ * implicit transaction (one Sync): either all of them commit or none does.
+ * Queries wait in a FIFO until a connection is free. Statements are declared
+ * once per module (struct db_stmt) and prepared lazily on each connection,
+ * again after every reconnect.
+ *
+ * When PostgreSQL goes away the pool stays: queries in flight fail with
+ * -EAGAIN, new queries are refused with -EAGAIN at once, and connections come
+ * back with backoff. Callers map -EAGAIN to UNAVAILABLE ("safe to retry").
+ *
+ * Callers: the domain modules' *_db.c files (statements and queries),
+ * server.c (create, close).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+struct db_pool;
+struct db_query;
+struct db_listener;
+
+struct db_stmt {
+	const char *name; /* prepared statement name, unique in the process */
+	const char *sql;
+	int nparams;
+	unsigned index; /* set by db_pool_register() */
+};
+
+struct db_pool_options {
+	unsigned size;		     /* connections; 0 = 4 */
+	unsigned query_timeout_ms;   /* default deadline of a query; 0 = 30000 */
+	unsigned connect_timeout_ms; /* one connection attempt; 0 = 5000 */
+	unsigned backoff_max_ms;     /* reconnect backoff cap; 0 = 2000 */
+};
+
+/* status is 0 when every statement succeeded (their results are available
+ * through db_query_result), or a negative errno: -EAGAIN (connection lost or
+ * pool down: retry), -ETIMEDOUT (deadline passed; the outcome is unknown when
+ * the query had been sent), -ECANCELED (pool closing), or the mapping of the
+ * SQLSTATE of the failing statement (see db_errno_from_sqlstate). */
+typedef void (*db_query_cb)(struct db_query *q, int status, void *data);
+typedef void (*db_notify_cb)(void *data);
+typedef void (*db_pool_state_cb)(int up, void *data);
+
+/* conninfo is copied. Starts connecting on the loop at once. NULL when out
+ * of memory. */
+struct db_pool *db_pool_create(uv_loop_t *loop, const char *conninfo,
+			       const struct db_pool_options *opt);
+/* Closes every connection and handle; queries still queued or in flight fail
+ * with -ECANCELED. The pool is freed once its handles are closed; cb (may be
+ * NULL) runs then. Accepts NULL. */
+void db_pool_close(struct db_pool *pool, void (*cb)(void *data), void *data);
+/* Called whenever the pool goes from no usable connection to one, or back. */
+void db_pool_set_state_cb(struct db_pool *pool, db_pool_state_cb cb, void *data);
+/* Registers statements (the array is borrowed for the pool's lifetime). */
+int db_pool_register(struct db_pool *pool, struct db_stmt *stmts, size_t n);
+/* False once every connection has failed (queries are then refused at once)
+ * until one is back. While the pool first connects, it counts as up. */
+int db_pool_is_up(const struct db_pool *pool);
+/* Counters for logs and tests. */
+unsigned db_pool_connected(const struct db_pool *pool);
+unsigned db_pool_queued(const struct db_pool *pool);
+
+/* A new query, owned by the caller until submitted. NULL when out of
+ * memory. */
+struct db_query *db_query_create(struct db_pool *pool);
+/* Appends a statement. params (stmt->nparams text values, NULL = SQL NULL)
+ * are borrowed until the callback returns. */
+int db_query_add(struct db_query *q, const struct db_stmt *stmt, const char *const *params);
+/* Queues the query. deadline_ms is relative to now (0 = pool default).
+ * On success the pool owns q, calls cb exactly once, and frees q when cb
+ * returns; cb may run before this returns (when the connection breaks while
+ * the query is being sent), so set up what cb needs first. On failure
+ * (-EAGAIN: the pool is down) q is freed and cb never runs. */
+int db_query_submit(struct db_query *q, uint64_t deadline_ms, db_query_cb cb, void *data);
+/* Destroys a query that was never submitted. Accepts NULL. */
+void db_query_destroy(struct db_query *q);
+
+/* Inside the callback: the result of statement i (borrowed), or NULL. */
+PGresult *db_query_result(struct db_query *q, size_t i);
+/* Inside the callback of a failed query: a message for people, and the
+ * SQLSTATE ("" when the failure was not PostgreSQL's). Borrowed. */
+const char *db_query_error(const struct db_query *q);
+const char *db_query_sqlstate(const struct db_query *q);
+
+/* Maps a SQLSTATE to a negative errno. gridd's own functions raise:
+ * GR400 -EINVAL, GR404 -ENOENT, GR409 -EEXIST, GR412 -EBUSY (precondition),
+ * GR403 -EACCES. */
+int db_errno_from_sqlstate(const char *sqlstate);
+
+/* A libpq notice processor that drops notices. */
+void db_ignore_notice(void *arg, const char *message);
+
+/* A dedicated connection that LISTENs on channel and calls on_notify for
+ * each notification, and on_ready after every (re)connect once LISTEN is in
+ * place (a caller catches up on what it may have missed then). */
+struct db_listener *db_listener_create(uv_loop_t *loop, const char *conninfo, const char *channel,
+				       db_notify_cb on_notify, db_notify_cb on_ready, void *data);
+void db_listener_close(struct db_listener *l);

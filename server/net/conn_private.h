@@ -1,0 +1,54 @@
+/* What net.c and conn.c share about a connection; nothing else includes
+ * this. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/frame.h"
+#include "common/list.h"
+
+struct net;
+
+struct conn {
+	struct net *net;
+	struct list link;	/* net->conns */
+	struct list dirty_link; /* net->dirty: has output to flush */
+	uint64_t id;
+	char peer[64];
+	unsigned refs;
+	uv_tcp_t tcp;
+	uv_timer_t timer; /* hello, idle and linger timeouts */
+	unsigned open_handles;
+	struct frame_reader reader;
+	struct buf out;	    /* framed replies not yet handed to uv_write */
+	struct buf sending; /* bytes of the uv_write in progress */
+	uv_write_t write_req;
+	struct buf stash; /* input kept while reading is paused */
+	unsigned inflight;
+	uint64_t last_active; /* loop ms of the last frame */
+	bool ready;	      /* Hello done */
+	bool reading;
+	bool paused; /* too many requests in flight */
+	bool closing;
+	bool close_after_flush;
+	bool shut;	/* socket closing: net.c has forgotten it */
+	bool draining;	/* finish what is in flight, then close */
+	bool peer_done; /* the peer closed its sending side */
+};
+
+/* conn.c, for net.c */
+int conn_accept(struct net *n, uv_stream_t *listener, uint64_t id, struct conn **ret_conn);
+/* Starts reading and the Hello timeout. */
+void conn_start(struct conn *c);
+void conn_flush(struct conn *c);
+void conn_begin_drain(struct conn *c);
+void conn_close(struct conn *c, const char *reason);
+
+/* net.c, for conn.c */
+struct server *net_server(const struct net *n);
+void net_mark_dirty(struct net *n, struct conn *c);
+void net_conn_gone(struct net *n, struct conn *c);

@@ -1,0 +1,68 @@
+/* The request layer: decodes a Request in its own arena, checks it, finds
+ * its method in the dispatch table (methods.c) and runs the handler; then
+ * builds the Reply, hands it to the connection and frees everything the
+ * request allocated in one go.
+ *
+ * A handler receives a struct rpc_call and must end it exactly once, now or
+ * from a later callback, with rpc_reply() or rpc_fail(). The result message
+ * passed to rpc_reply() is the one in Reply.result with the same field
+ * number as the call; it is packed before rpc_reply() returns, so it may
+ * point into the grid cache or the arena.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "proto/rpc.pb-c.h"
+
+struct conn;
+struct server;
+struct rpc_call;
+
+typedef void (*rpc_handler)(struct rpc_call *call);
+
+enum rpc_flags {
+	RPC_BEFORE_HELLO = 1 << 0, /* allowed as the first request */
+	RPC_WRITE = 1 << 1,	   /* changes data: logged at info level */
+};
+
+struct rpc_method {
+	Grid__V1__Request__CallCase call;
+	const char *name;
+	rpc_handler handler;
+	unsigned flags;
+};
+
+/* The dispatch table, in methods.c. */
+extern const struct rpc_method rpc_methods[];
+extern const size_t rpc_nmethods;
+
+/* Checks that every method's call has a result field with the same number
+ * and name in Reply. Run once at start; -EINVAL with a message on mismatch. */
+int rpc_check_table(char *err, size_t errlen);
+
+/* Called by conn.c for every complete frame. */
+void rpc_handle_frame(struct conn *c, const uint8_t *payload, size_t len);
+
+const Grid__V1__Request *rpc_request(const struct rpc_call *call);
+struct arena *rpc_arena(struct rpc_call *call);
+struct server *rpc_server(const struct rpc_call *call);
+struct conn *rpc_conn(const struct rpc_call *call);
+/* Milliseconds left before the request's deadline (at least 1). */
+uint64_t rpc_time_left_ms(const struct rpc_call *call);
+
+/* Ends the call with OK and result (borrowed). */
+void rpc_reply(struct rpc_call *call, void *result);
+/* Ends the call with the status for err and a message (printf format). */
+void rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds an ErrorDetail to the status of the reply still to be sent. */
+int rpc_add_detail(struct rpc_call *call, unsigned line, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+size_t rpc_detail_count(const struct rpc_call *call);
+/* Orders the details by line (stable), for replies that gather them in
+ * several passes. */
+void rpc_sort_details(struct rpc_call *call);

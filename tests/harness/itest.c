@@ -1,0 +1,364 @@
+/* Integration test helpers; see itest.h. */
+#include "tests/harness/itest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#define START_TIMEOUT_MS 30000
+
+uint64_t itest_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void itest_require_db(void)
+{
+	const char *url = getenv("GRID_TEST_DATABASE_URL");
+
+	if (!url || !*url)
+		TEST_SKIP("GRID_TEST_DATABASE_URL is not set (scripts/test sets it)");
+}
+
+static PGconn *connect_or_fail(const char *url)
+{
+	PGconn *pg = PQconnectdb(url);
+
+	if (PQstatus(pg) != CONNECTION_OK)
+		test_fail(__FILE__, __LINE__, "cannot connect to %s: %s", url, PQerrorMessage(pg));
+	return pg;
+}
+
+char *itest_sql(const char *url, const char *sql)
+{
+	PGconn *pg = connect_or_fail(url);
+	PGresult *res = PQexec(pg, sql);
+	ExecStatusType st = PQresultStatus(res);
+	char *v = NULL;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		test_fail(__FILE__, __LINE__, "SQL failed: %s: %s", sql, PQresultErrorMessage(res));
+	if (st == PGRES_TUPLES_OK && PQntuples(res) > 0 && PQnfields(res) > 0)
+		v = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(pg);
+	return v;
+}
+
+void itest_db_create(struct itest_db *db)
+{
+	static unsigned counter;
+	const char *base = getenv("GRID_TEST_DATABASE_URL");
+	char sql[128];
+
+	itest_require_db();
+	snprintf(db->name, sizeof(db->name), "gridtest_%d_%u_%lu", (int)getpid(), counter++,
+		 (unsigned long)(itest_now_ms() % 100000));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db->name);
+	free(itest_sql(base, sql));
+	/* A later dbname overrides an earlier one in a conninfo string. */
+	snprintf(db->url, sizeof(db->url), "%s dbname=%s", base, db->name);
+}
+
+void itest_db_drop(struct itest_db *db)
+{
+	const char *base = getenv("GRID_TEST_DATABASE_URL");
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+	free(itest_sql(base, sql));
+}
+
+static const char *env_or_fail(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		test_fail(__FILE__, __LINE__, "%s is not set (tests/meson.build sets it)", name);
+	return v;
+}
+
+void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const *extra)
+{
+	const char *gridd = env_or_fail("GRIDD");
+	const char *argv[64];
+	char fdarg[16];
+	int fds[2], n = 0;
+	size_t len = 0;
+
+	if (pipe(fds) < 0)
+		test_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
+	snprintf(fdarg, sizeof(fdarg), "%d", fds[1]);
+	argv[n++] = gridd;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--ready-fd";
+	argv[n++] = fdarg;
+	argv[n++] = "--database-url";
+	argv[n++] = url;
+	argv[n++] = "--log-level";
+	argv[n++] = getenv("GRID_TEST_LOG_LEVEL") ? getenv("GRID_TEST_LOG_LEVEL") : "warn";
+	for (; extra && *extra && n < 62; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+
+	fflush(stdout);
+	fflush(stderr);
+	g->pid = fork();
+	if (g->pid < 0)
+		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+	if (g->pid == 0) {
+		/* A failed assertion ends the test process at once; its gridd
+		 * must not outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(fds[0]);
+		/* stdout is the TAP stream: keep gridd off it. */
+		dup2(2, 1);
+		execv(gridd, (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", gridd, strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+
+	/* Read "HOST:PORT\n" from the ready descriptor. */
+	uint64_t deadline = itest_now_ms() + START_TIMEOUT_MS;
+	while (len < sizeof(g->address) - 1) {
+		struct pollfd pfd = {fds[0], POLLIN, 0};
+		uint64_t now = itest_now_ms();
+		if (now >= deadline)
+			test_fail(__FILE__, __LINE__, "gridd did not become ready in time");
+		int r = poll(&pfd, 1, (int)(deadline - now));
+		if (r < 0 && errno == EINTR)
+			continue;
+		ssize_t k = read(fds[0], g->address + len, sizeof(g->address) - 1 - len);
+		if (k <= 0) {
+			int st;
+			waitpid(g->pid, &st, 0);
+			test_fail(__FILE__, __LINE__,
+				  "gridd exited before it was ready (status %d)",
+				  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		}
+		len += (size_t)k;
+		if (memchr(g->address, '\n', len))
+			break;
+	}
+	close(fds[0]);
+	g->address[len] = '\0';
+	char *nl = strchr(g->address, '\n');
+	if (nl)
+		*nl = '\0';
+}
+
+bool itest_gridd_alive(struct itest_gridd *g)
+{
+	int st;
+
+	return g->pid > 0 && waitpid(g->pid, &st, WNOHANG) == 0;
+}
+
+int itest_gridd_stop(struct itest_gridd *g)
+{
+	int st;
+
+	if (g->pid <= 0)
+		return -1;
+	kill(g->pid, SIGTERM);
+	while (waitpid(g->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	g->pid = 0;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return -1;
+}
+
+struct grid_client *itest_connect(const struct itest_gridd *g)
+{
+	struct grid_client_config cfg = {.client_name = "itest", .call_timeout_ms = 30000};
+	struct grid_client *c = grid_client_create(NULL, &cfg);
+	int r;
+
+	ASSERT_NOT_NULL(c);
+	r = grid_client_connect(c, g->address);
+	if (r < 0)
+		test_fail(__FILE__, __LINE__, "cannot connect to gridd at %s: %s", g->address,
+			  grid_client_error(c));
+	return c;
+}
+
+Grid__V1__Reply *itest_call(struct grid_client *c, Grid__V1__Request *req)
+{
+	Grid__V1__Reply *reply = NULL;
+	int r = grid_client_call(c, req, &reply);
+
+	if (r < 0)
+		test_fail(__FILE__, __LINE__, "call failed: %s (%s)", strerror(-r),
+			  grid_client_error(c));
+	ASSERT_NOT_NULL(reply);
+	return reply;
+}
+
+int itest_code(const Grid__V1__Reply *r)
+{
+	return r->status ? (int)r->status->code : 0;
+}
+
+static char *read_file(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+	long len;
+
+	if (!f)
+		test_fail(__FILE__, __LINE__, "%s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	data = malloc((size_t)len + 1);
+	ASSERT_NOT_NULL(data);
+	if (fread(data, 1, (size_t)len, f) != (size_t)len)
+		test_fail(__FILE__, __LINE__, "%s: short read", path);
+	data[len] = '\0';
+	fclose(f);
+	*ret_len = (size_t)len;
+	return data;
+}
+
+const char *itest_sample_csv(void)
+{
+	static char path[1024];
+
+	snprintf(path, sizeof(path), "%s/data/sample-grid.csv", env_or_fail("GRID_SOURCE_ROOT"));
+	return path;
+}
+
+void itest_import_file(struct grid_client *c, const char *path)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__ImportGridRequest imp = GRID__V1__IMPORT_GRID_REQUEST__INIT;
+	Grid__V1__Reply *reply;
+	size_t len;
+	char *data = read_file(path, &len);
+
+	imp.csv.data = (uint8_t *)data;
+	imp.csv.len = len;
+	req.call_case = GRID__V1__REQUEST__CALL_IMPORT_GRID;
+	req.import_grid = &imp;
+	reply = itest_call(c, &req);
+	if (itest_code(reply) != 0)
+		test_fail(__FILE__, __LINE__, "import of %s failed: %s", path,
+			  reply->status->message);
+	ASSERT(reply->import_grid && reply->import_grid->created > 0);
+	grid_client_reply_free(reply);
+	free(data);
+}
+
+const char *itest_tmpdir(void)
+{
+	static char dir[512];
+
+	if (!dir[0]) {
+		const char *t = getenv("TMPDIR");
+		snprintf(dir, sizeof(dir), "%s/gridtest-%d", t && *t ? t : "/tmp", (int)getpid());
+		mkdir(dir, 0700);
+	}
+	return dir;
+}
+
+static char *slurp_fd(int fd)
+{
+	size_t len = 0, cap = 4096;
+	char *s = malloc(cap);
+
+	ASSERT_NOT_NULL(s);
+	for (;;) {
+		if (len + 1024 > cap) {
+			cap *= 2;
+			s = realloc(s, cap);
+			ASSERT_NOT_NULL(s);
+		}
+		ssize_t k = read(fd, s + len, cap - len - 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	s[len] = '\0';
+	return s;
+}
+
+int itest_gridctl(const struct itest_gridd *g, const char *stdin_text, char **ret_out,
+		  char **ret_err, const char *const *args)
+{
+	const char *gridctl = env_or_fail("GRIDCTL");
+	char outpath[600], errpath[600], inpath[600];
+	const char *argv[64];
+	int n = 0, st;
+	pid_t pid;
+
+	snprintf(outpath, sizeof(outpath), "%s/gridctl.out", itest_tmpdir());
+	snprintf(errpath, sizeof(errpath), "%s/gridctl.err", itest_tmpdir());
+	snprintf(inpath, sizeof(inpath), "%s/gridctl.in", itest_tmpdir());
+	if (stdin_text) {
+		FILE *f = fopen(inpath, "wb");
+		ASSERT_NOT_NULL(f);
+		fputs(stdin_text, f);
+		fclose(f);
+	}
+	argv[n++] = gridctl;
+	if (g) {
+		argv[n++] = "--server";
+		argv[n++] = g->address;
+	}
+	for (; args && *args && n < 62; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		int in = open(stdin_text ? inpath : "/dev/null", O_RDONLY);
+		int out = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(err, 2);
+		unsetenv("GRID_SERVER");
+		execv(gridctl, (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int fd = open(outpath, O_RDONLY);
+	char *out = slurp_fd(fd);
+	close(fd);
+	fd = open(errpath, O_RDONLY);
+	char *err = slurp_fd(fd);
+	close(fd);
+	if (ret_out)
+		*ret_out = out;
+	else
+		free(out);
+	if (ret_err)
+		*ret_err = err;
+	else
+		free(err);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
