@@ -36,6 +36,7 @@
 #include "common/buf.h"
 #include "common/frame.h"
 #include "common/htab.h"
+#include "common/list.h"
 #include "common/status.h"
 #include "grid_version.h"
 
@@ -49,7 +50,6 @@
 /* A write buffer that grew past this for one large request is given back. */
 #define WBUF_KEEP (1024 * 1024)
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 enum gc_state {
 	GC_IDLE,
@@ -58,10 +58,6 @@ enum gc_state {
 	GC_HELLO,
 	GC_READY,
 	GC_CLOSED,
-};
-
-struct gc_link {
-	struct gc_link *prev, *next;
 };
 
 /* One TCP attempt, and the connection if it succeeds. Allocated per
@@ -85,9 +81,9 @@ struct gc_call {
 	bool in_sendq;
 	uint8_t *frame; /* packed, while waiting in the send queue */
 	size_t frame_len;
-	struct gc_link all;
-	struct gc_link by_deadline;
-	struct gc_link sendq;
+	struct list all;
+	struct list by_deadline;
+	struct list sendq;
 };
 
 struct grid_client {
@@ -123,9 +119,9 @@ struct grid_client {
 	size_t max_request;	/* from the server's limits; 0 = none */
 
 	struct htab calls; /* struct gc_call by id */
-	struct gc_link all;
-	struct gc_link deadlines;
-	struct gc_link sendq;
+	struct list all;
+	struct list deadlines;
+	struct list sendq;
 	size_t n_calls; /* calls whose callback is still due */
 	size_t n_sent;	/* sent, reply not yet read (includes abandoned) */
 	uint64_t next_id;
@@ -145,31 +141,6 @@ static void fail_connection(struct grid_client *c, int err, const char *fmt, ...
 static void flush(struct grid_client *c);
 
 /* ---- small helpers ---- */
-
-static void link_init(struct gc_link *l)
-{
-	l->prev = l->next = l;
-}
-
-static bool link_empty(const struct gc_link *head)
-{
-	return head->next == head;
-}
-
-static void link_insert_after(struct gc_link *pos, struct gc_link *l)
-{
-	l->prev = pos;
-	l->next = pos->next;
-	pos->next->prev = l;
-	pos->next = l;
-}
-
-static void link_remove(struct gc_link *l)
-{
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-	link_init(l);
-}
 
 static void set_error(struct grid_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -265,17 +236,17 @@ static void close_conn(struct grid_client *c)
 static void drop_call(struct grid_client *c, struct gc_call *call)
 {
 	htab_remove(&c->calls, &call->id, htab_hash_u64(call->id));
-	link_remove(&call->all);
+	list_remove(&call->all);
 	if (call->in_deadlines) {
-		link_remove(&call->by_deadline);
+		list_remove(&call->by_deadline);
 		/* A timer left at a removed call's deadline only fires early
 		 * and re-arms; but with nothing left to wait for it must not
 		 * keep the loop alive. */
-		if (link_empty(&c->deadlines) && !c->destroyed && c->state == GC_READY)
+		if (list_empty(&c->deadlines) && !c->destroyed && c->state == GC_READY)
 			uv_timer_stop(&c->timer);
 	}
 	if (call->in_sendq)
-		link_remove(&call->sendq);
+		list_remove(&call->sendq);
 	if (call->sent)
 		c->n_sent--;
 	if (call->cb)
@@ -288,8 +259,8 @@ static void drop_call(struct grid_client *c, struct gc_call *call)
  * (even destroy), so each call is unlinked before its callback runs. */
 static void fail_all(struct grid_client *c, int err)
 {
-	while (!link_empty(&c->all)) {
-		struct gc_call *call = container_of(c->all.next, struct gc_call, all);
+	while (!list_empty(&c->all)) {
+		struct gc_call *call = list_entry(c->all.next, struct gc_call, all);
 		grid_client_reply_cb cb = call->cb;
 		void *data = call->data;
 
@@ -302,14 +273,14 @@ static void fail_all(struct grid_client *c, int err)
 /* Moves queued calls to the output while the server's limit allows. */
 static int pump_sendq(struct grid_client *c)
 {
-	while (!link_empty(&c->sendq) && (c->max_inflight == 0 || c->n_sent < c->max_inflight)) {
-		struct gc_call *call = container_of(c->sendq.next, struct gc_call, sendq);
+	while (!list_empty(&c->sendq) && (c->max_inflight == 0 || c->n_sent < c->max_inflight)) {
+		struct gc_call *call = list_entry(c->sendq.next, struct gc_call, sendq);
 
 		if (buf_append(&c->out, call->frame, call->frame_len) < 0)
 			return -ENOMEM;
 		free(call->frame);
 		call->frame = NULL;
-		link_remove(&call->sendq);
+		list_remove(&call->sendq);
 		call->in_sendq = false;
 		call->sent = true;
 		c->n_sent++;
@@ -327,11 +298,11 @@ static void arm_deadline_timer(struct grid_client *c)
 
 	if (c->destroyed || c->state != GC_READY)
 		return;
-	if (link_empty(&c->deadlines)) {
+	if (list_empty(&c->deadlines)) {
 		uv_timer_stop(&c->timer);
 		return;
 	}
-	first = container_of(c->deadlines.next, struct gc_call, by_deadline);
+	first = list_entry(c->deadlines.next, struct gc_call, by_deadline);
 	now = uv_now(c->loop);
 	uv_timer_start(&c->timer, on_timer, first->deadline > now ? first->deadline - now : 0, 0);
 }
@@ -340,8 +311,8 @@ static void expire_calls(struct grid_client *c)
 {
 	uint64_t now = uv_now(c->loop);
 
-	while (!c->destroyed && c->state == GC_READY && !link_empty(&c->deadlines)) {
-		struct gc_call *call = container_of(c->deadlines.next, struct gc_call, by_deadline);
+	while (!c->destroyed && c->state == GC_READY && !list_empty(&c->deadlines)) {
+		struct gc_call *call = list_entry(c->deadlines.next, struct gc_call, by_deadline);
 		grid_client_reply_cb cb = call->cb;
 		void *data = call->data;
 
@@ -352,7 +323,7 @@ static void expire_calls(struct grid_client *c)
 			/* The server still owes a reply and still counts the
 			 * request against max_inflight: keep the id, forget the
 			 * caller. The late reply is dropped when it comes. */
-			link_remove(&call->by_deadline);
+			list_remove(&call->by_deadline);
 			call->in_deadlines = false;
 			call->cb = NULL;
 			call->data = NULL;
@@ -447,11 +418,11 @@ static int start_call(struct grid_client *c, Grid__V1__Request *req, grid_client
 	call->data = data;
 	call->call_case = (int)req->call_case;
 	call->steal = steal;
-	link_init(&call->all);
-	link_init(&call->by_deadline);
-	link_init(&call->sendq);
+	list_init(&call->all);
+	list_init(&call->by_deadline);
+	list_init(&call->sendq);
 
-	send_now = link_empty(&c->sendq) && (c->max_inflight == 0 || c->n_sent < c->max_inflight);
+	send_now = list_empty(&c->sendq) && (c->max_inflight == 0 || c->n_sent < c->max_inflight);
 	if (send_now) {
 		p = buf_reserve(&c->out, total);
 		if (!p)
@@ -478,25 +449,25 @@ static int start_call(struct grid_client *c, Grid__V1__Request *req, grid_client
 		call->sent = true;
 		c->n_sent++;
 	} else {
-		link_insert_after(c->sendq.prev, &call->sendq);
+		list_insert(c->sendq.prev, &call->sendq);
 		call->in_sendq = true;
 	}
-	link_insert_after(c->all.prev, &call->all);
+	list_insert(c->all.prev, &call->all);
 	c->n_calls++;
 
 	if (!internal) {
 		/* Deadlines are mostly equal, so the sorted insert usually
 		 * stops at once at the tail. */
-		struct gc_link *pos = c->deadlines.prev;
+		struct list *pos = c->deadlines.prev;
 
 		/* Outside a callback the loop's cached time may be old, and
 		 * the call would time out at once. */
 		uv_update_time(c->loop);
 		call->deadline = uv_now(c->loop) + timeout_ms + DEADLINE_GRACE_MS;
 		while (pos != &c->deadlines &&
-		       container_of(pos, struct gc_call, by_deadline)->deadline > call->deadline)
+		       list_entry(pos, struct gc_call, by_deadline)->deadline > call->deadline)
 			pos = pos->prev;
-		link_insert_after(pos, &call->by_deadline);
+		list_insert(pos, &call->by_deadline);
 		call->in_deadlines = true;
 		if (c->deadlines.next == &call->by_deadline)
 			arm_deadline_timer(c);
@@ -962,9 +933,9 @@ struct grid_client *grid_client_create(uv_loop_t *loop, const struct grid_client
 	buf_init(&c->out, 0);
 	buf_init(&c->wbuf, 0);
 	htab_init(&c->calls, call_hash, call_eq);
-	link_init(&c->all);
-	link_init(&c->deadlines);
-	link_init(&c->sendq);
+	list_init(&c->all);
+	list_init(&c->deadlines);
+	list_init(&c->sendq);
 	c->next_id = 1;
 	c->state = GC_IDLE;
 	c->gai.data = c;

@@ -43,7 +43,9 @@ static inline void list_remove(struct list *elm)
 	list_init(elm);
 }
 
-#define list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+/* The struct that holds the member ptr points to. */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define list_entry(ptr, type, member) container_of(ptr, type, member)
 
 /* Safe against removal of the current element. */
 #define list_for_each_safe(pos, tmp, head)                                                         \
