@@ -4,7 +4,8 @@
  *
  * A client moves through one state machine: IDLE -> RESOLVING
  * (uv_getaddrinfo) -> CONNECTING (one uv_tcp_connect per resolved address
- * until one answers) -> HELLO (the Hello request is out) -> READY -> CLOSED.
+ * until one answers) -> HANDSHAKE (TLS only) -> HELLO (the Hello request is
+ * out) -> READY -> CLOSED.
  * Any failure goes straight to CLOSED through fail_connection(), the one
  * way down, which fails every call still waiting. A client connects once;
  * a new connection is a new client.
@@ -21,6 +22,12 @@
  * Memory of the client is released only after the timer, every TCP handle
  * and a pending getaddrinfo have called back (refs counts them), so a
  * callback may destroy the client it was called for.
+ *
+ * TLS runs OpenSSL over two memory BIOs, so the socket stays libuv's: what
+ * the socket delivers is written into the read BIO and decrypted until
+ * OpenSSL wants more; frames are encrypted when they are flushed; whatever
+ * OpenSSL writes (handshake, alerts, data) is moved into `tls_out` after
+ * every call and leaves through the same one-write-at-a-time path.
  */
 #include "client/gridclient.h"
 
@@ -32,6 +39,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "common/buf.h"
 #include "common/frame.h"
@@ -49,12 +60,14 @@
 #define READ_BUF_SIZE (64 * 1024)
 /* A write buffer that grew past this for one large request is given back. */
 #define WBUF_KEEP (1024 * 1024)
-
+/* Plaintext per SSL_write and per SSL_read. */
+#define TLS_CHUNK 16384
 
 enum gc_state {
 	GC_IDLE,
 	GC_RESOLVING,
 	GC_CONNECTING,
+	GC_HANDSHAKE,
 	GC_HELLO,
 	GC_READY,
 	GC_CLOSED,
@@ -98,6 +111,17 @@ struct grid_client {
 	unsigned connect_timeout_ms;
 	unsigned call_timeout_ms;
 	size_t max_frame;
+
+	bool tls;
+	bool tls_no_verify;
+	char *ca_file;
+	char *server_name; /* the name the certificate must carry */
+	SSL_CTX *ssl_ctx;
+	SSL *ssl;		 /* the connection's session, with its two BIOs */
+	BIO *rbio;		 /* owned by ssl */
+	BIO *wbio;		 /* owned by ssl */
+	struct buf tls_out;	 /* records not yet handed to uv_write */
+	uint8_t pbuf[TLS_CHUNK]; /* decrypted input */
 
 	enum gc_state state;
 	char *server; /* as given, for messages */
@@ -182,6 +206,11 @@ static void update_ref(struct grid_client *c)
 
 static void free_client(struct grid_client *c)
 {
+	SSL_free(c->ssl);
+	SSL_CTX_free(c->ssl_ctx);
+	buf_finish(&c->tls_out);
+	free(c->ca_file);
+	free(c->server_name);
 	frame_reader_finish(&c->reader);
 	buf_finish(&c->out);
 	buf_finish(&c->wbuf);
@@ -220,12 +249,50 @@ static void on_timer_close(uv_handle_t *h)
 	maybe_free(c);
 }
 
+/* Moves what OpenSSL wrote into tls_out. */
+static int tls_drain(struct grid_client *c)
+{
+	char *p = NULL;
+	long n = BIO_get_mem_data(c->wbio, &p);
+	int r = 0;
+
+	if (n > 0) {
+		r = buf_append(&c->tls_out, p, (size_t)n) < 0 ? -ENOMEM : 0;
+		(void)BIO_reset(c->wbio);
+	}
+	return r;
+}
+
+/* Says goodbye with close_notify when it can leave at once: a clean end
+ * looks like one to the server. Best effort; nothing waits for it. */
+static void tls_goodbye(struct grid_client *c)
+{
+	uv_buf_t b;
+
+	if (!c->ssl || !c->conn || c->writing || c->tls_out.len > 0 ||
+	    !SSL_is_init_finished(c->ssl))
+		return;
+	ERR_clear_error();
+	if (SSL_shutdown(c->ssl) < 0 || tls_drain(c) < 0 || c->tls_out.len == 0) {
+		ERR_clear_error();
+		return;
+	}
+	b = uv_buf_init((char *)c->tls_out.data, (unsigned)c->tls_out.len);
+	(void)uv_try_write((uv_stream_t *)&c->conn->tcp, &b, 1);
+	buf_reset(&c->tls_out);
+}
+
 static void close_conn(struct grid_client *c)
 {
 	struct gc_conn *conn = c->conn;
 
 	if (!conn)
 		return;
+	tls_goodbye(c);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->rbio = c->wbio = NULL;
+	buf_finish(&c->tls_out);
 	c->conn = NULL;
 	uv_close((uv_handle_t *)&conn->tcp, on_conn_close);
 }
@@ -347,6 +414,10 @@ static void on_timer(uv_timer_t *t)
 	case GC_CONNECTING:
 		fail_connection(c, -ETIMEDOUT, "timed out connecting to %s after %u ms", c->server,
 				c->connect_timeout_ms);
+		break;
+	case GC_HANDSHAKE:
+		fail_connection(c, -ETIMEDOUT, "TLS handshake with %s did not finish within %u ms",
+				c->server, c->connect_timeout_ms);
 		break;
 	case GC_HELLO:
 		fail_connection(c, -ETIMEDOUT, "%s did not answer hello within %u ms", c->server,
@@ -532,18 +603,59 @@ static void on_write(uv_write_t *req, int status)
 	flush(c);
 }
 
+/* Encrypts the queued frames into tls_out. */
+static int tls_encrypt(struct grid_client *c)
+{
+	const uint8_t *p = c->out.data;
+	size_t len = c->out.len;
+
+	while (len > 0) {
+		int chunk = len > TLS_CHUNK ? TLS_CHUNK : (int)len;
+		int n;
+
+		ERR_clear_error();
+		n = SSL_write(c->ssl, p, chunk);
+		if (tls_drain(c) < 0)
+			return -ENOMEM;
+		if (n != chunk) {
+			ERR_clear_error();
+			return -EPROTO;
+		}
+		p += chunk;
+		len -= (size_t)chunk;
+	}
+	if (c->out.cap > WBUF_KEEP)
+		buf_finish(&c->out);
+	else
+		buf_reset(&c->out);
+	return 0;
+}
+
 static void flush(struct grid_client *c)
 {
-	struct buf tmp;
+	struct buf tmp, *src = &c->out;
 	uv_buf_t b;
 	int r;
 
-	if (c->writing || c->out.len == 0 || !c->conn ||
-	    (c->state != GC_HELLO && c->state != GC_READY))
+	if (c->writing || !c->conn ||
+	    (c->state != GC_HANDSHAKE && c->state != GC_HELLO && c->state != GC_READY))
+		return;
+	if (c->ssl) {
+		if (c->out.len > 0 && c->state != GC_HANDSHAKE) {
+			r = tls_encrypt(c);
+			if (r < 0) {
+				fail_connection(c, r, "TLS: cannot encrypt for %s: %s", c->server,
+						strerror(-r));
+				return;
+			}
+		}
+		src = &c->tls_out;
+	}
+	if (src->len == 0)
 		return;
 	tmp = c->wbuf;
-	c->wbuf = c->out;
-	c->out = tmp;
+	c->wbuf = *src;
+	*src = tmp;
 	b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
 	c->write_req.data = c;
 	r = uv_write(&c->write_req, (uv_stream_t *)&c->conn->tcp, &b, 1, on_write);
@@ -653,30 +765,156 @@ static int on_frame(void *arg, const uint8_t *payload, size_t len)
 	return c->state == GC_CLOSED || c->destroyed ? 1 : 0;
 }
 
+/* Plaintext from the server to the frame reader. */
+static void feed_frames(struct grid_client *c, const uint8_t *p, size_t len)
+{
+	size_t consumed;
+	int r = frame_reader_feed(&c->reader, p, len, &consumed, on_frame, c);
+
+	if (r == -EMSGSIZE)
+		fail_connection(c, -EPROTO, "%s sent a frame over the limit of %zu bytes",
+				c->server, c->max_frame);
+	else if (r < 0)
+		fail_connection(c, r, "reading from %s failed: %s", c->server, strerror(-r));
+}
+
+static void send_hello(struct grid_client *c);
+
+/* Fails the connection after a TLS failure during the handshake, saying
+ * why as precisely as OpenSSL lets us. */
+static void tls_handshake_failed(struct grid_client *c)
+{
+	long v = SSL_get_verify_result(c->ssl);
+	unsigned long e = ERR_peek_last_error();
+	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+	bool not_tls =
+	    ERR_GET_LIB(e) == ERR_LIB_SSL && (ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER ||
+					      ERR_GET_REASON(e) == SSL_R_PACKET_LENGTH_TOO_LONG ||
+					      ERR_GET_REASON(e) == SSL_R_RECORD_LENGTH_MISMATCH);
+	char why[160], hint[160] = "";
+
+	snprintf(why, sizeof(why), "%s", reason ? reason : "protocol error");
+	ERR_clear_error();
+	switch (v) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		snprintf(hint, sizeof(hint), " (it is not issued for %s)", c->server_name);
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		if (c->ca_file)
+			snprintf(hint, sizeof(hint), " (no CA in %s signed it)", c->ca_file);
+		else
+			snprintf(hint, sizeof(hint), " (no CA the system trusts signed it)");
+		break;
+	default:
+		break;
+	}
+	if (v != X509_V_OK)
+		fail_connection(c, -ECONNABORTED,
+				"TLS handshake with %s failed: the server's certificate does not "
+				"verify: %s%s",
+				c->server, X509_verify_cert_error_string(v), hint);
+	else
+		fail_connection(c, -ECONNABORTED, "TLS handshake with %s failed: %s%s", c->server,
+				why, not_tls ? " (is that a TLS port?)" : "");
+}
+
+/* Ciphertext from the socket: drives the handshake, then decrypts all
+ * there is and feeds it to the frame reader. */
+static void tls_input(struct grid_client *c, const uint8_t *p, size_t len)
+{
+	if (BIO_write(c->rbio, p, (int)len) != (int)len) {
+		fail_connection(c, -ENOMEM, "out of memory");
+		return;
+	}
+	if (c->state == GC_HANDSHAKE) {
+		int n, e;
+
+		ERR_clear_error();
+		n = SSL_do_handshake(c->ssl);
+		e = n == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+		if (tls_drain(c) < 0) {
+			fail_connection(c, -ENOMEM, "out of memory");
+			return;
+		}
+		if (e == SSL_ERROR_WANT_READ) {
+			flush(c);
+			return;
+		}
+		if (e != SSL_ERROR_NONE) {
+			tls_handshake_failed(c);
+			return;
+		}
+		send_hello(c);
+		if (c->state != GC_HELLO)
+			return;
+	}
+	for (;;) {
+		int n, e;
+
+		ERR_clear_error();
+		n = SSL_read(c->ssl, c->pbuf, sizeof(c->pbuf));
+		e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+		if (tls_drain(c) < 0) {
+			fail_connection(c, -ENOMEM, "out of memory");
+			return;
+		}
+		if (e == SSL_ERROR_NONE) {
+			feed_frames(c, c->pbuf, (size_t)n);
+			if (c->state == GC_CLOSED || c->destroyed)
+				return;
+			continue;
+		}
+		if (e == SSL_ERROR_WANT_READ)
+			break;
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			fail_connection(c, -ECONNRESET, "connection closed by %s", c->server);
+			return;
+		}
+		{
+			unsigned long err = ERR_peek_last_error();
+			const char *reason = err ? ERR_reason_error_string(err) : NULL;
+			char why[160];
+
+			snprintf(why, sizeof(why), "%s", reason ? reason : "protocol error");
+			ERR_clear_error();
+			fail_connection(c, -EPROTO, "TLS error on the connection to %s: %s",
+					c->server, why);
+			return;
+		}
+	}
+	flush(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct gc_conn *conn = container_of((uv_tcp_t *)s, struct gc_conn, tcp);
 	struct grid_client *c = conn->c;
-	size_t consumed;
-	int r;
 
 	if (conn != c->conn || nread == 0)
 		return;
 	if (nread < 0) {
-		if (nread == UV_EOF)
+		if (c->state == GC_HANDSHAKE)
+			fail_connection(c, -ECONNABORTED,
+					"TLS handshake with %s failed: the server closed the "
+					"connection%s",
+					c->server, nread == UV_EOF ? "" : " abruptly");
+		else if (nread == UV_EOF)
 			fail_connection(c, -ECONNRESET, "connection closed by %s", c->server);
 		else
 			fail_connection(c, (int)nread, "connection to %s lost: %s", c->server,
 					uv_strerror((int)nread));
 		return;
 	}
-	r = frame_reader_feed(&c->reader, (const uint8_t *)b->base, (size_t)nread, &consumed,
-			      on_frame, c);
-	if (r == -EMSGSIZE)
-		fail_connection(c, -EPROTO, "%s sent a frame over the limit of %zu bytes",
-				c->server, c->max_frame);
-	else if (r < 0)
-		fail_connection(c, r, "reading from %s failed: %s", c->server, strerror(-r));
+	if (c->ssl) {
+		tls_input(c, (const uint8_t *)b->base, (size_t)nread);
+		return;
+	}
+	feed_frames(c, (const uint8_t *)b->base, (size_t)nread);
 }
 
 /* ---- connecting ---- */
@@ -733,6 +971,60 @@ static void on_hello(struct grid_client *c, int status, const Grid__V1__Reply *c
 		cb(c, 0, c->connect_data);
 }
 
+/* Starts the TLS handshake on a fresh connection: the session, the name
+ * the certificate must carry, the ClientHello. */
+static int tls_start(struct grid_client *c)
+{
+	X509_VERIFY_PARAM *param;
+	const char *name = c->server_name;
+	unsigned char addr[16];
+	bool is_ip;
+	int n, e;
+
+	ERR_clear_error();
+	c->ssl = SSL_new(c->ssl_ctx);
+	c->rbio = BIO_new(BIO_s_mem());
+	c->wbio = BIO_new(BIO_s_mem());
+	if (!c->ssl || !c->rbio || !c->wbio) {
+		BIO_free(c->rbio);
+		BIO_free(c->wbio);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		c->rbio = c->wbio = NULL;
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	SSL_set_bio(c->ssl, c->rbio, c->wbio);
+	SSL_set_connect_state(c->ssl);
+	is_ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+	if (!is_ip && SSL_set_tlsext_host_name(c->ssl, name) != 1)
+		goto nomem;
+	if (!c->tls_no_verify) {
+		param = SSL_get0_param(c->ssl);
+		/* No wildcard may stand for a partial label: "*.example"
+		 * matches one whole label only. */
+		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name) != 1
+			  : SSL_set1_host(c->ssl, name) != 1)
+			goto nomem;
+	}
+	c->state = GC_HANDSHAKE;
+	n = SSL_do_handshake(c->ssl);
+	e = SSL_get_error(c->ssl, n);
+	if (tls_drain(c) < 0)
+		goto nomem;
+	if (e != SSL_ERROR_WANT_READ) {
+		tls_handshake_failed(c);
+		return -ECONNABORTED;
+	}
+	flush(c);
+	return 0;
+
+nomem:
+	ERR_clear_error();
+	return -ENOMEM;
+}
+
 static void send_hello(struct grid_client *c)
 {
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
@@ -772,7 +1064,14 @@ static void on_connect(uv_connect_t *req, int status)
 		fail_connection(c, r, "cannot read from %s: %s", c->server, uv_strerror(r));
 		return;
 	}
-	send_hello(c);
+	if (!c->tls) {
+		send_hello(c);
+		return;
+	}
+	r = tls_start(c);
+	if (r == -ENOMEM)
+		fail_connection(c, r, "out of memory");
+	/* Other failures were reported by tls_start itself. */
 }
 
 static void try_next_addr(struct grid_client *c)
@@ -929,7 +1228,15 @@ struct grid_client *grid_client_create(uv_loop_t *loop, const struct grid_client
 	c->call_timeout_ms =
 	    cfg && cfg->call_timeout_ms ? cfg->call_timeout_ms : DEFAULT_CALL_TIMEOUT_MS;
 	c->max_frame = cfg && cfg->max_frame ? cfg->max_frame : DEFAULT_MAX_FRAME;
+	if (cfg && cfg->tls) {
+		c->tls = true;
+		c->tls_no_verify = cfg->tls_no_verify;
+		if ((cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file))) ||
+		    (cfg->server_name && !(c->server_name = strdup(cfg->server_name))))
+			goto fail;
+	}
 	frame_reader_init(&c->reader, c->max_frame);
+	buf_init(&c->tls_out, 0);
 	buf_init(&c->out, 0);
 	buf_init(&c->wbuf, 0);
 	htab_init(&c->calls, call_hash, call_eq);
@@ -947,6 +1254,10 @@ struct grid_client *grid_client_create(uv_loop_t *loop, const struct grid_client
 	return c;
 
 fail:
+	if (c->private_loop)
+		uv_loop_close(c->loop);
+	free(c->ca_file);
+	free(c->server_name);
 	free(c->client_name);
 	free(c);
 	return NULL;
@@ -986,6 +1297,48 @@ void grid_client_destroy(struct grid_client *c)
 	finish_private(c);
 }
 
+/* The TLS context: protocol floor, trusted CAs, the name to expect. Done
+ * before connecting so that a CA file that does not load is reported at
+ * once. */
+static int tls_setup(struct grid_client *c, const char *host)
+{
+	unsigned long e;
+	SSL_CTX *ctx;
+
+	if (c->ssl_ctx)
+		return 0; /* an earlier attempt failed before connecting */
+	if (!c->server_name) {
+		c->server_name = strdup(host);
+		if (!c->server_name) {
+			set_error(c, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		ERR_clear_error();
+		set_error(c, "out of memory");
+		return -ENOMEM;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(ctx, c->tls_no_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+	if (c->ca_file ? SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1
+		       : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		e = ERR_peek_last_error();
+		set_error(c, "cannot load the CA certificates from %s: %s",
+			  c->ca_file ? c->ca_file : "the system's store",
+			  e && ERR_reason_error_string(e) ? ERR_reason_error_string(e)
+							  : "unreadable");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return -EINVAL;
+	}
+	c->ssl_ctx = ctx;
+	return 0;
+}
+
 int grid_client_connect_async(struct grid_client *c, const char *server, grid_client_connect_cb cb,
 			      void *data)
 {
@@ -1002,6 +1355,11 @@ int grid_client_connect_async(struct grid_client *c, const char *server, grid_cl
 	if (!server || parse_server(server, host, sizeof(host), port, sizeof(port)) < 0) {
 		set_error(c, "bad server address '%s' (want HOST:PORT)", server ? server : "");
 		return -EINVAL;
+	}
+	if (c->tls) {
+		r = tls_setup(c, host);
+		if (r < 0)
+			return r;
 	}
 	c->server = strdup(server);
 	if (!c->server) {

@@ -1,7 +1,7 @@
 /* libgridclient: the C client of gridd.
  *
- * One struct grid_client is one TCP connection to gridd speaking the framed
- * protobuf protocol of proto/rpc.proto. It runs on a libuv loop: either the
+ * One struct grid_client is one TCP connection to gridd, optionally with TLS,
+ * speaking the framed protobuf protocol of proto/rpc.proto. It runs on a libuv loop: either the
  * caller's (the async API, for tools that keep many requests in flight or
  * watch events) or a private one (the blocking API, for gridctl and simple
  * integrations). Requests are pipelined; replies are matched to calls by
@@ -19,6 +19,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,16 @@ struct grid_client_config {
 	unsigned call_timeout_ms;    /* every call without its own deadline_ms, also sent as
 				      * deadline_ms; 0 = 30000 */
 	size_t max_frame;	     /* largest frame accepted from the server; 0 = 64 MiB */
+
+	/* TLS, for gridd's [tls] listener. The server's certificate must chain
+	 * to a CA in ca_file (PEM; NULL = the system's trusted CAs) and name
+	 * server_name (NULL = the host of the address given to connect: a DNS
+	 * name or an IP address), unless tls_no_verify is set (tests only: it
+	 * gives up all protection against someone in the middle). */
+	bool tls;
+	const char *ca_file;
+	const char *server_name;
+	bool tls_no_verify;
 };
 
 typedef void (*grid_client_connect_cb)(struct grid_client *c, int status, void *data);
@@ -73,8 +84,12 @@ void grid_client_destroy(struct grid_client *c);
  * (trying each address in turn) and exchanges Hello before cb runs with 0;
  * on failure cb gets a negative errno: -EHOSTUNREACH (unknown host),
  * -ECONNREFUSED and friends, -ETIMEDOUT (connect_timeout_ms passed), or the
- * errno of the server's refusal. A client connects once: -EINVAL for a
- * malformed address, -EALREADY/-EISCONN when called again. */
+ * errno of the server's refusal. With TLS, a failed handshake is
+ * -ECONNABORTED, whether the server's certificate did not verify (does not
+ * chain to the CA, or names another host) or the server does not speak TLS;
+ * grid_client_error() says which. A client connects once: -EINVAL for a
+ * malformed address or a CA file that does not load, -EALREADY/-EISCONN
+ * when called again. */
 int grid_client_connect_async(struct grid_client *c, const char *server, grid_client_connect_cb cb,
 			      void *data);
 /* Checks an address the way the connect functions read it, without

@@ -16,6 +16,7 @@ enum key_type {
 	KEY_U32,
 	KEY_LOG_LEVEL,
 	KEY_LEVELS,
+	KEY_BOOL,
 };
 
 struct key {
@@ -33,6 +34,7 @@ static const struct key keys[] = {
     {"server", "name", KEY_STR, OFF(server_name), 0, 0},
     {"server", "log_level", KEY_LOG_LEVEL, OFF(log_level), 0, 0},
     {"server", "shutdown_timeout_ms", KEY_U32, OFF(shutdown_timeout_ms), 0, 600000},
+    {"server", "allow_remote_plaintext", KEY_BOOL, OFF(allow_remote_plaintext), 0, 0},
     {"database", "url", KEY_STR, OFF(database_url), 0, 0},
     {"database", "pool_size", KEY_U32, OFF(pool_size), 1, 64},
     {"database", "connect_wait_ms", KEY_U32, OFF(connect_wait_ms), 0, 3600000},
@@ -42,12 +44,24 @@ static const struct key keys[] = {
     {"limits", "max_frame", KEY_U32, OFF(max_frame), 1024, 1u << 26},
     {"limits", "max_inflight", KEY_U32, OFF(max_inflight), 1, 65536},
     {"limits", "max_connections", KEY_U32, OFF(max_connections), 1, 1000000},
+    {"limits", "max_connections_per_address", KEY_U32, OFF(max_connections_per_address), 1,
+     1000000},
     {"limits", "max_outbuf", KEY_U32, OFF(max_outbuf), 65536, 1u << 30},
     {"limits", "max_page_size", KEY_U32, OFF(max_page_size), 1, 100000},
     {"limits", "default_page_size", KEY_U32, OFF(default_page_size), 1, 100000},
     {"limits", "request_timeout_ms", KEY_U32, OFF(request_timeout_ms), 10, 3600000},
     {"limits", "idle_timeout_ms", KEY_U32, OFF(idle_timeout_ms), 0, 86400000},
-    {"limits", "hello_timeout_ms", KEY_U32, OFF(hello_timeout_ms), 100, 600000},
+    {"limits", "login_timeout_ms", KEY_U32, OFF(login_timeout_ms), 100, 600000},
+    {"auth", "session_idle_ms", KEY_U32, OFF(session_idle_ms), 1000, 604800000},
+    {"auth", "session_max_ms", KEY_U32, OFF(session_max_ms), 1000, 2592000000u},
+    {"auth", "pwhash_opslimit", KEY_U32, OFF(pwhash_opslimit), 0, 64},
+    {"auth", "pwhash_memlimit_kib", KEY_U32, OFF(pwhash_memlimit_kib), 0, 4194304},
+    {"auth", "max_hashing", KEY_U32, OFF(max_hashing), 1, 64},
+    {"auth", "max_hash_queue", KEY_U32, OFF(max_hash_queue), 0, 100000},
+    {"auth", "login_failures", KEY_U32, OFF(login_failures), 1, 1000},
+    {"tls", "listen", KEY_STR, OFF(tls_listen), 0, 0},
+    {"tls", "cert", KEY_STR, OFF(tls_cert), 0, 0},
+    {"tls", "key", KEY_STR, OFF(tls_key), 0, 0},
 };
 
 static const char *const default_levels[] = {"district", "subdistrict", "community",
@@ -154,6 +168,21 @@ int config_set(struct config *c, const char *section, const char *name, const ch
 		return 0;
 	case KEY_LEVELS:
 		return set_levels(c, value, err, errlen);
+	case KEY_BOOL: {
+		bool *slot = (bool *)(base + k->offset);
+		if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+		    strcmp(value, "on") == 0 || strcmp(value, "1") == 0) {
+			*slot = true;
+		} else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+			   strcmp(value, "off") == 0 || strcmp(value, "0") == 0) {
+			*slot = false;
+		} else {
+			snprintf(err, errlen, "[%s] %s = \"%s\": expected true or false", section,
+				 name, value);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -173,12 +202,23 @@ int config_init(struct config *c)
 	c->max_frame = 1024 * 1024;
 	c->max_inflight = 128;
 	c->max_connections = 10000;
+	c->max_connections_per_address = 256;
 	c->max_outbuf = 8 * 1024 * 1024;
 	c->max_page_size = 5000;
 	c->default_page_size = 500;
 	c->request_timeout_ms = 10000;
 	c->idle_timeout_ms = 0;
-	c->hello_timeout_ms = 10000;
+	c->login_timeout_ms = 30000;
+	c->session_idle_ms = 2 * 3600 * 1000;
+	c->session_max_ms = 12 * 3600 * 1000;
+	c->pwhash_opslimit = 0;
+	c->pwhash_memlimit_kib = 0;
+	c->max_hashing = 2;
+	c->max_hash_queue = 1000;
+	c->login_failures = 5;
+	c->tls_listen = strdup("");
+	c->tls_cert = strdup("");
+	c->tls_key = strdup("");
 	c->ready_fd = -1;
 	for (size_t i = 0; i < sizeof(default_levels) / sizeof(default_levels[0]); i++) {
 		c->levels[i] = strdup(default_levels[i]);
@@ -186,7 +226,8 @@ int config_init(struct config *c)
 			return -ENOMEM;
 		c->nlevels++;
 	}
-	if (!c->listen || !c->server_name || !c->database_url)
+	if (!c->listen || !c->server_name || !c->database_url || !c->tls_listen || !c->tls_cert ||
+	    !c->tls_key)
 		return -ENOMEM;
 	return 0;
 }
@@ -197,6 +238,9 @@ void config_finish(struct config *c)
 	free(c->server_name);
 	free(c->database_url);
 	free(c->config_path);
+	free(c->tls_listen);
+	free(c->tls_cert);
+	free(c->tls_key);
 	for (uint32_t i = 0; i < c->nlevels; i++)
 		free(c->levels[i]);
 	memset(c, 0, sizeof(*c));
@@ -287,6 +331,10 @@ int config_check(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "[limits] default_page_size is larger than max_page_size");
 		return -EINVAL;
 	}
+	if (*c->tls_listen && (!*c->tls_cert || !*c->tls_key)) {
+		snprintf(err, errlen, "[tls] listen is set: [tls] cert and key are needed too");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -318,6 +366,9 @@ void config_print(const struct config *c, FILE *f)
 			fprintf(f, "%s\n", names[c->log_level]);
 			break;
 		}
+		case KEY_BOOL:
+			fprintf(f, "%s\n", *(const bool *)(base + k->offset) ? "true" : "false");
+			break;
 		case KEY_LEVELS:
 			for (uint32_t j = 0; j < c->nlevels; j++)
 				fprintf(f, "%s%s", j ? "," : "", c->levels[j]);

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -17,6 +18,7 @@ struct config {
 	char *server_name;	      /* [server] name */
 	enum log_level log_level;     /* [server] log_level */
 	uint32_t shutdown_timeout_ms; /* [server] shutdown_timeout_ms: drain limit */
+	bool allow_remote_plaintext;  /* [server] plain TCP from non-loopback peers too */
 
 	char *database_url;	       /* [database] url (libpq conninfo or URI) */
 	uint32_t pool_size;	       /* [database] pool_size */
@@ -30,12 +32,25 @@ struct config {
 	uint32_t max_frame;
 	uint32_t max_inflight;
 	uint32_t max_connections;
+	uint32_t max_connections_per_address; /* from one IP address */
 	uint32_t max_outbuf;
 	uint32_t max_page_size;
 	uint32_t default_page_size;
 	uint32_t request_timeout_ms;
 	uint32_t idle_timeout_ms;
-	uint32_t hello_timeout_ms;
+	uint32_t login_timeout_ms;
+
+	uint32_t session_idle_ms;     /* [auth] session_idle_ms */
+	uint32_t session_max_ms;      /* [auth] session_max_ms: absolute lifetime */
+	uint32_t pwhash_opslimit;     /* [auth] Argon2id cost; 0 = libsodium's interactive */
+	uint32_t pwhash_memlimit_kib; /* [auth] Argon2id memory; 0 = interactive */
+	uint32_t max_hashing;	      /* [auth] password hashes computed at once */
+	uint32_t max_hash_queue;      /* [auth] waiting beyond that, then refused */
+	uint32_t login_failures;      /* [auth] failures before throttling starts */
+
+	char *tls_listen; /* [tls] listen = HOST:PORT; "" = no TLS listener */
+	char *tls_cert;	  /* [tls] cert: PEM, the server's certificate (and chain) */
+	char *tls_key;	  /* [tls] key: PEM, its private key */
 
 	int ready_fd;	   /* --ready-fd only: -1 = none */
 	char *config_path; /* --config only */

@@ -1,7 +1,8 @@
 /* gridd's entry point: command line, configuration, start-up, the loop.
  *
- *   gridd [OPTIONS]           run the server in the foreground
- *   gridd migrate [OPTIONS]   apply database migrations and exit
+ *   gridd [OPTIONS]                          run the server in the foreground
+ *   gridd migrate [OPTIONS]                  apply database migrations and exit
+ *   gridd bootstrap-admin USERNAME [OPTIONS] create the first district admin
  *
  * Exit status: 0 after a clean stop, 1 when start-up fails, 2 for a usage
  * error.
@@ -13,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "grid_version.h"
+#include "server/auth/auth.h"
 #include "server/config.h"
 #include "server/db/migrate.h"
 #include "server/log.h"
@@ -29,6 +32,10 @@ static void usage(FILE *f)
 	    f,
 	    "Usage: gridd [OPTIONS]          run the server in the foreground\n"
 	    "       gridd migrate [OPTIONS]  apply database migrations and exit\n"
+	    "       gridd bootstrap-admin USERNAME [--display-name NAME] [OPTIONS]\n"
+	    "                                create the first district admin of a fresh\n"
+	    "                                database (whole grid); the password is read\n"
+	    "                                from the terminal, or one line of stdin\n"
 	    "\n"
 	    "gridd keeps a district's grid (district > sub-district > community > zone >\n"
 	    "courtyard > building) in PostgreSQL and serves it to gridctl and other\n"
@@ -47,6 +54,7 @@ static void usage(FILE *f)
 	    "      --ready-fd FD         once listening, write the bound HOST:PORT and a\n"
 	    "                            newline to FD, then close it (for supervisors and tests)\n"
 	    "      --print-config        print the effective settings and exit\n"
+	    "      --display-name NAME   with bootstrap-admin: the admin's name\n"
 	    "  -h, --help                this text\n"
 	    "  -V, --version             the version\n"
 	    "\n"
@@ -56,7 +64,8 @@ static void usage(FILE *f)
 	    "Examples:\n"
 	    "  GRID_DATABASE_URL='host=/run/postgresql dbname=gridd' gridd\n"
 	    "  gridd --config /etc/gridd.ini --listen 0.0.0.0:7420\n"
-	    "  gridd migrate -d postgresql://gridd@db.example/gridd\n");
+	    "  gridd migrate -d postgresql://gridd@db.example/gridd\n"
+	    "  echo 'a long secret' | gridd bootstrap-admin admin --display-name 区管理员\n");
 }
 
 enum {
@@ -65,6 +74,7 @@ enum {
 	OPT_SET,
 	OPT_READY_FD,
 	OPT_PRINT_CONFIG,
+	OPT_DISPLAY_NAME,
 };
 
 static int set_dotted(struct config *cfg, const char *arg, char *err, size_t errlen)
@@ -114,6 +124,68 @@ static int run_migrate(const struct config *cfg)
 	return 0;
 }
 
+/* Reads the new admin's password: twice without echo from a terminal, or
+ * one line from stdin (scripts). */
+static int read_password(char *out, size_t size)
+{
+	char again[256];
+	struct termios old, quiet;
+	bool tty = isatty(0);
+	size_t n;
+
+	if (tty) {
+		tcgetattr(0, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(0, TCSANOW, &quiet);
+		fputs("Password for the new admin: ", stderr);
+	}
+	if (!fgets(out, (int)size, stdin))
+		out[0] = '\0';
+	n = strcspn(out, "\r\n");
+	out[n] = '\0';
+	if (tty) {
+		fputs("\nAgain: ", stderr);
+		if (!fgets(again, sizeof(again), stdin))
+			again[0] = '\0';
+		again[strcspn(again, "\r\n")] = '\0';
+		tcsetattr(0, TCSANOW, &old);
+		fputc('\n', stderr);
+		if (strcmp(out, again) != 0) {
+			fprintf(stderr, "gridd: the passwords differ\n");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int run_bootstrap(const struct config *cfg, const char *username, const char *display_name)
+{
+	char err[1024], password[256];
+	PGconn *pg;
+	int r;
+
+	if (read_password(password, sizeof(password)) < 0)
+		return 1;
+	pg = db_connect_wait(cfg->database_url, cfg->connect_wait_ms, err, sizeof(err));
+	if (!pg) {
+		fprintf(stderr, "gridd: %s\n", err);
+		return 1;
+	}
+	r = migrate_apply(pg, err, sizeof(err));
+	if (r >= 0)
+		r = auth_bootstrap_admin(pg, cfg, username, display_name, password, err,
+					 sizeof(err));
+	memset(password, 0, sizeof(password));
+	PQfinish(pg);
+	if (r < 0) {
+		fprintf(stderr, "gridd: %s\n", err);
+		return 1;
+	}
+	printf("gridd: created %s, district admin of the whole grid\n", username);
+	return 0;
+}
+
 static int run_server(const struct config *cfg)
 {
 	struct server srv;
@@ -152,6 +224,7 @@ int main(int argc, char **argv)
 	    {"set", required_argument, NULL, OPT_SET},
 	    {"ready-fd", required_argument, NULL, OPT_READY_FD},
 	    {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+	    {"display-name", required_argument, NULL, OPT_DISPLAY_NAME},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -160,6 +233,7 @@ int main(int argc, char **argv)
 	char err[512];
 	const char *config_path = NULL, *env;
 	bool print = false, migrate = false;
+	const char *bootstrap_user = NULL, *display_name = "";
 	int c, r, rc;
 
 	/* Options are read twice: first to find --config, whose file the
@@ -181,6 +255,12 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		if (strcmp(argv[optind], "migrate") == 0 && optind + 1 == argc) {
 			migrate = true;
+		} else if (strcmp(argv[optind], "bootstrap-admin") == 0 && optind + 2 == argc) {
+			bootstrap_user = argv[optind + 1];
+		} else if (strcmp(argv[optind], "bootstrap-admin") == 0) {
+			fprintf(stderr,
+				"gridd: bootstrap-admin needs one USERNAME\nTry 'gridd --help'.\n");
+			return 2;
 		} else {
 			fprintf(stderr, "gridd: unexpected argument \"%s\"\nTry 'gridd --help'.\n",
 				argv[optind]);
@@ -232,6 +312,9 @@ int main(int argc, char **argv)
 		case OPT_PRINT_CONFIG:
 			print = true;
 			break;
+		case OPT_DISPLAY_NAME:
+			display_name = optarg;
+			break;
 		default:
 			break;
 		}
@@ -251,7 +334,12 @@ int main(int argc, char **argv)
 	 * error code, not a signal that kills the server. */
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = migrate ? run_migrate(&cfg) : run_server(&cfg);
+	if (migrate)
+		rc = run_migrate(&cfg);
+	else if (bootstrap_user)
+		rc = run_bootstrap(&cfg, bootstrap_user, display_name);
+	else
+		rc = run_server(&cfg);
 	config_finish(&cfg);
 	return rc;
 

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/audit/audit.h"
+#include "server/auth/auth.h"
 #include "server/db/migrate.h"
 #include "server/db/pool.h"
 #include "server/grid/grid.h"
@@ -45,6 +47,25 @@ static void on_pool_state(int up, void *data)
 		log_warn("event=db_down writes=unavailable");
 }
 
+static void on_notify(void *data, const char *channel, const char *payload)
+{
+	struct server *s = data;
+
+	if (strcmp(channel, "grid_changed") == 0)
+		grid_sync(s->grid);
+	else if (strcmp(channel, "auth_changed") == 0)
+		auth_on_notify(s->auth, payload);
+}
+
+/* After every (re)connect of the listener: catch up on what was missed. */
+static void on_listener_ready(void *data)
+{
+	struct server *s = data;
+
+	grid_sync(s->grid);
+	auth_refresh(s->auth);
+}
+
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, char *err,
 		 size_t errlen)
 {
@@ -74,6 +95,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, ch
 	if (r >= 0)
 		r = grid_create(s, pg, &s->grid, err, errlen);
 	PQfinish(pg);
+	if (r >= 0)
+		r = auth_create(s, &s->auth, err, errlen);
 	if (r < 0)
 		return r;
 
@@ -86,9 +109,20 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, ch
 	}
 	db_pool_set_state_cb(s->db, on_pool_state, s);
 	r = grid_start(s->grid);
+	if (r == 0)
+		r = auth_start(s->auth);
+	if (r == 0)
+		r = audit_start(s);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot start the grid module: %s", strerror(-r));
+		snprintf(err, errlen, "cannot register the database statements: %s", strerror(-r));
 		return r;
+	}
+	static const char *const channels[] = {"grid_changed", "auth_changed", NULL};
+	s->listener =
+	    db_listener_create(loop, cfg->database_url, channels, on_notify, on_listener_ready, s);
+	if (!s->listener) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
 
 	s->net = net_create(s);
@@ -99,7 +133,15 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, ch
 	r = net_listen(s->net, cfg->listen, err, errlen);
 	if (r < 0)
 		return r;
-	log_info("event=listening address=%s levels=%u pool=%u", net_bound_address(s->net),
+	if (*cfg->tls_listen) {
+		r = net_listen_tls(s->net, cfg->tls_listen, cfg->tls_cert, cfg->tls_key, err,
+				   errlen);
+		if (r < 0)
+			return r;
+	}
+	log_info("event=listening address=%s tls_address=%s levels=%u pool=%u",
+		 net_bound_address(s->net),
+		 *net_tls_bound_address(s->net) ? net_tls_bound_address(s->net) : "none",
 		 cfg->nlevels, cfg->pool_size);
 	return 0;
 }
@@ -115,6 +157,8 @@ static void on_pool_closed(void *data)
 
 	grid_destroy(s->grid);
 	s->grid = NULL;
+	auth_destroy(s->auth);
+	s->auth = NULL;
 	s->db = NULL;
 	close_signals(s);
 	log_info("event=stopped");
@@ -126,11 +170,16 @@ static void on_net_drained(void *data)
 
 	s->net = NULL;
 	grid_stop(s->grid);
+	auth_stop(s->auth);
+	db_listener_close(s->listener);
+	s->listener = NULL;
 	if (s->db) {
 		db_pool_close(s->db, on_pool_closed, s);
 	} else {
 		grid_destroy(s->grid);
 		s->grid = NULL;
+		auth_destroy(s->auth);
+		s->auth = NULL;
 		close_signals(s);
 	}
 }

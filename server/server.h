@@ -14,6 +14,8 @@
 struct db_pool;
 struct net;
 struct grid;
+struct auth;
+struct db_listener;
 
 struct server {
 	uv_loop_t *loop;
@@ -21,6 +23,8 @@ struct server {
 	struct db_pool *db;
 	struct net *net;
 	struct grid *grid;
+	struct auth *auth;
+	struct db_listener *listener; /* NOTIFY grid_changed, auth_changed */
 	uv_signal_t sig_int;
 	uv_signal_t sig_term;
 	uint64_t started_ms;

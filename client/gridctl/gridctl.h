@@ -20,6 +20,7 @@ enum ctl_exit {
 	CTL_EXIT_UNAVAILABLE =
 	    5,		       /* cannot connect, connection lost, UNAVAILABLE, DEADLINE_EXCEEDED */
 	CTL_EXIT_REJECTED = 6, /* INVALID_ARGUMENT, ALREADY_EXISTS, FAILED_PRECONDITION, ... */
+	CTL_EXIT_AUDIT_BROKEN = 7, /* audit verify found the trail tampered with */
 };
 
 struct ctl {
@@ -27,6 +28,11 @@ struct ctl {
 	bool json;
 	unsigned timeout_ms;	    /* 0 = the library's defaults */
 	struct grid_client *client; /* connected by the first ctl_call() */
+	/* Credentials (session.c): */
+	const char *token_file;	 /* --token-file; NULL = $GRID_TOKEN_FILE or the default */
+	const char *api_key;	 /* --api-key; NULL = $GRID_API_KEY */
+	bool anonymous;		 /* connect without authenticating (ping, login, logout) */
+	struct session *session; /* the credential found by the first connect; owned */
 };
 
 /* A command or sub-command: run gets argv[0] = its own name and parses
@@ -75,3 +81,37 @@ int ctl_call(struct ctl *ctl, Grid__V1__Request *req, Grid__V1__Reply **ret_repl
 int ping_main(struct ctl *ctl, int argc, char **argv);
 int node_main(struct ctl *ctl, int argc, char **argv);
 int grid_main(struct ctl *ctl, int argc, char **argv);
+/* auth.c */
+int login_main(struct ctl *ctl, int argc, char **argv);
+int logout_main(struct ctl *ctl, int argc, char **argv);
+int whoami_main(struct ctl *ctl, int argc, char **argv);
+int passwd_main(struct ctl *ctl, int argc, char **argv);
+/* user.c, apikey.c, audit.c */
+int user_main(struct ctl *ctl, int argc, char **argv);
+int apikey_main(struct ctl *ctl, int argc, char **argv);
+int audit_main(struct ctl *ctl, int argc, char **argv);
+
+/* Roles on the grid, shared by user.c, auth.c and apikey.c (in user.c).
+ * A grant is written ROLE@NODE, with NODE "-" for the whole grid (as "-"
+ * means the top in 'node add' and 'node mv'); ROLE is a name of
+ * user_role_name() and may be written with '-' for '_', in any case. */
+const char *user_role_name(int role); /* "zone_leader"; never NULL */
+/* Parses ROLE@NODE; *ret_node points into s ("" for the whole grid).
+ * 0, or prints a usage error for cmd and returns CTL_EXIT_USAGE. */
+int user_parse_grant(struct ctl *ctl, const char *cmd, char *s, int *ret_role, char **ret_node);
+/* "zone_leader@WH-TZL-Z5", "district_admin@-". */
+void user_grant_text(int role, const char *node_code, char *buf, size_t size);
+
+/* Times (in main.c). Parses WHEN for cmd's option opt: YYYY-MM-DD,
+ * YYYY-MM-DDTHH:MM[:SS] (or with a space for the T), local time; or a
+ * duration N{s,m,h,d,w}, counted back from now when direction < 0 (24h =
+ * a day ago) and forward when direction > 0 (90d = in 90 days). Stores
+ * Unix milliseconds; 0, or prints a usage error and returns
+ * CTL_EXIT_USAGE. */
+int ctl_parse_time(struct ctl *ctl, const char *cmd, const char *opt, const char *s, int direction,
+		   int64_t *ret_ms);
+/* Unix milliseconds as local time, "2025-03-01 14:05" (with_seconds:
+ * "2025-03-01 14:05:09"), into buf; returns buf. */
+const char *ctl_format_time(int64_t ms, bool with_seconds, char *buf, size_t size);
+/* Milliseconds of the wall clock. */
+int64_t ctl_now_ms(void);

@@ -1,10 +1,11 @@
 /* gridctl: the command line of gridd. main() parses the global options,
- * dispatches to a command group (ping.c, node.c, grid.c), and ends with the
- * exit code the command returned. This file also holds what every command
- * shares: option parsing with uniform messages, the connection (one per
- * invocation, made by the first call, on libgridclient's blocking API) and
- * the one-call helper that turns every failure into a message and an exit
- * code.
+ * dispatches to a command group (ping.c, node.c, grid.c, auth.c, user.c,
+ * apikey.c, audit.c), and ends with the exit code the command returned.
+ * This file also holds what every command shares: option parsing with
+ * uniform messages, the connection (one per invocation, made by the first
+ * call, on libgridclient's blocking API, authenticated through session.c
+ * right after it opens), the one-call helper that turns every failure into
+ * a message and an exit code, and reading and showing times.
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,23 +13,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
+#include "client/gridctl/session.h"
 #include "common/strutil.h"
 #include "grid_version.h"
 
 #define DEFAULT_SERVER "127.0.0.1:7420"
 
 static const char main_help[] =
-    "Usage: gridctl [--server HOST:PORT] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n"
+    "Usage: gridctl [--server HOST:PORT] [--tls] [--ca FILE] [--json] [--timeout SECONDS]\n"
+    "               COMMAND [ARGS...]\n"
     "\n"
     "gridctl talks to gridd, the community grid governance server: it shows and\n"
     "edits the grid tree (district, sub-district, community, zone, courtyard,\n"
-    "building) and imports and exports it as CSV.\n"
+    "building), imports and exports it as CSV, and manages the accounts, roles,\n"
+    "API keys and audit trail. Log in first: every command but ping and help\n"
+    "acts as you, within the part of the grid your roles cover.\n"
     "\n"
     "Commands:\n"
     "  ping                            check the server: name, version, round trip\n"
+    "  login [USERNAME]                log in and keep the session for this server\n"
+    "  logout                          end the session and forget it\n"
+    "  whoami                          who you are logged in as, and your roles\n"
+    "  passwd                          change your password\n"
     "  node show CODE                  all fields of a node and its path\n"
     "  node ls [CODE]                  the children of a node, or the top-level nodes\n"
     "  node tree CODE                  a subtree drawn as a tree\n"
@@ -40,6 +51,10 @@ static const char main_help[] =
     "  node retire CODE                retire a node (--cascade: and its subtree)\n"
     "  grid import FILE                create and update nodes from a CSV roster\n"
     "  grid export [CODE]              write the grid or a subtree as CSV\n"
+    "  user add|ls|disable|enable|grant|revoke\n"
+    "                                  accounts and their roles (ROLE@NODE)\n"
+    "  apikey create|ls|revoke         API keys of other city systems\n"
+    "  audit ls|verify                 who changed what, and whether the trail is intact\n"
     "  help [COMMAND]                  this text, or a command's\n"
     "\n"
     "Global options:\n"
@@ -50,31 +65,59 @@ static const char main_help[] =
     "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":...,\"details\":[...]}}\n"
     "  -t, --timeout SECONDS   give up connecting, and waiting for each reply, after\n"
     "                          this long (default: 5 s to connect, 30 s per reply)\n"
+    "      --tls               connect with TLS (gridd's [tls] listen port; also\n"
+    "                          $GRID_TLS=1); the server's certificate must be valid\n"
+    "                          for HOST and signed by a CA the system trusts\n"
+    "      --ca FILE           trust the CA certificates in FILE (PEM) instead of the\n"
+    "                          system's; implies --tls (also $GRID_CA)\n"
+    "      --token-file FILE   keep the session in FILE (default: $GRID_TOKEN_FILE, else\n"
+    "                          ~/.config/gridctl/sessions/HOST_PORT; $XDG_CONFIG_HOME\n"
+    "                          replaces ~/.config)\n"
+    "      --api-key KEY       act as another city system with an API key (better:\n"
+    "                          $GRID_API_KEY, which 'ps' does not show)\n"
     "  -h, --help              this text; 'gridctl COMMAND --help' for a command\n"
     "  -V, --version           print gridctl's version\n"
+    "\n"
+    "Credentials, first found wins: --api-key, --token-file, $GRID_API_KEY,\n"
+    "$GRID_TOKEN (a session token), $GRID_TOKEN_FILE, the default token file.\n"
     "\n"
     "Exit codes:\n"
     "  0  success\n"
     "  1  other error (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...)\n"
     "  2  usage error: bad command line, nothing was sent\n"
     "  3  not found\n"
-    "  4  permission denied or not authenticated\n"
+    "  4  permission denied, not logged in, or the session expired\n"
     "  5  server unavailable: cannot connect, connection lost, UNAVAILABLE,\n"
-    "     DEADLINE_EXCEEDED\n"
+    "     DEADLINE_EXCEEDED; the TLS handshake or the certificate check failed\n"
     "  6  request rejected: INVALID_ARGUMENT, ALREADY_EXISTS, FAILED_PRECONDITION,\n"
     "     OUT_OF_RANGE, RESOURCE_EXHAUSTED\n"
+    "  7  audit verify: the audit trail is broken (rows edited, deleted or reordered)\n"
     "\n"
     "Examples:\n"
     "  gridctl ping\n"
+    "  gridctl login zty_rep                    # asks for the password\n"
     "  gridctl node tree WH-TZL                 # 桐梓林社区 and everything below it\n"
     "  gridctl --json node show WH-TZL-Z5-ZTY   # 梓潼苑, as JSON\n"
     "  GRID_SERVER=gridd.example.org gridctl grid export -o roster.csv\n";
 
-static const struct ctl_command commands[] = {
-    {"ping", ping_main},
-    {"node", node_main},
-    {"grid", grid_main},
-    {NULL, NULL},
+/* anonymous: the command connects without credentials (ping needs none,
+ * login gets them, logout handles them itself). */
+static const struct {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+	bool anonymous;
+} commands[] = {
+    {"ping", ping_main, true},
+    {"login", login_main, true},
+    {"logout", logout_main, true},
+    {"whoami", whoami_main, false},
+    {"passwd", passwd_main, false},
+    {"node", node_main, false},
+    {"grid", grid_main, false},
+    {"user", user_main, false},
+    {"apikey", apikey_main, false},
+    {"audit", audit_main, false},
+    {NULL, NULL, false},
 };
 
 int ctl_help(const char *help)
@@ -137,6 +180,108 @@ int ctl_parse_uint(struct ctl *ctl, const char *cmd, const char *opt, const char
 	return 0;
 }
 
+int64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *ctl_format_time(int64_t ms, bool with_seconds, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm) ||
+	    strftime(buf, size, with_seconds ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(buf, size, "%lld", (long long)ms);
+	return buf;
+}
+
+/* "90d", "24h", "30m", "45s", "2w": milliseconds, or -1. */
+static int64_t parse_duration(const char *s)
+{
+	static const struct {
+		char unit;
+		int64_t ms;
+	} units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}, {'w', 604800000}};
+	uint64_t n = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (uint64_t)(*p - '0');
+		if (n > 1000000000)
+			return -1;
+	}
+	if (p == s || !p[0] || p[1])
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (units[i].unit == *p)
+			return (int64_t)n * units[i].ms;
+	return -1;
+}
+
+/* "2025-03-01", "2025-03-01T14:05", "2025-03-01 14:05:09" in local time:
+ * Unix milliseconds, or -1. */
+static int64_t parse_date(const char *s)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	struct tm tm = {0};
+	time_t t;
+
+	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+		return -1;
+	s += n;
+	if (*s) {
+		if (*s != 'T' && *s != ' ')
+			return -1;
+		s++;
+		n = 0;
+		if (sscanf(s, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5)
+			return -1;
+		s += n;
+		if (*s) {
+			n = 0;
+			if (sscanf(s, ":%2d%n", &sec, &n) != 1 || n != 3 || s[n])
+				return -1;
+		}
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	/* mktime() takes 2025-02-30 for 2025-03-02: refuse what it moved. */
+	if (t == (time_t)-1 || tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d ||
+	    tm.tm_hour != h || tm.tm_min != mi || tm.tm_sec != sec)
+		return -1;
+	return (int64_t)t * 1000;
+}
+
+int ctl_parse_time(struct ctl *ctl, const char *cmd, const char *opt, const char *s, int direction,
+		   int64_t *ret_ms)
+{
+	int64_t v = parse_duration(s);
+
+	if (v >= 0) {
+		*ret_ms = ctl_now_ms() + (direction < 0 ? -v : v);
+		return 0;
+	}
+	v = parse_date(s);
+	if (v >= 0) {
+		*ret_ms = v;
+		return 0;
+	}
+	return ctl_usage(ctl, cmd,
+			 "%s: %s wants YYYY-MM-DD, YYYY-MM-DDTHH:MM or a duration like "
+			 "24h, 7d, 2w, not '%s'",
+			 cmd, opt, s);
+}
+
 int ctl_dispatch(struct ctl *ctl, const char *group, const struct ctl_command *cmds, int argc,
 		 char **argv, const char *group_help)
 {
@@ -151,12 +296,18 @@ int ctl_dispatch(struct ctl *ctl, const char *group, const struct ctl_command *c
 	return ctl_usage(ctl, group, "%s: unknown command '%s'", group, argv[1]);
 }
 
+/* --tls / $GRID_TLS, --ca / $GRID_CA */
+static bool use_tls;
+static const char *ca_file;
+
 int ctl_connect(struct ctl *ctl)
 {
 	struct grid_client_config cfg = {
 	    .client_name = "gridctl/" GRID_VERSION,
 	    .connect_timeout_ms = ctl->timeout_ms,
 	    .call_timeout_ms = ctl->timeout_ms,
+	    .tls = use_tls,
+	    .ca_file = ca_file,
 	};
 	int r;
 
@@ -164,6 +315,11 @@ int ctl_connect(struct ctl *ctl)
 		return CTL_EXIT_OK;
 	if (grid_client_check_address(ctl->server) < 0)
 		return ctl_usage(ctl, NULL, "bad server address '%s': want HOST:PORT", ctl->server);
+	if (ca_file && access(ca_file, R_OK) < 0)
+		return ctl_usage(ctl, NULL, "CA file %s: %s", ca_file, strerror(errno));
+	/* Without a credential there is no point in connecting. */
+	if (!ctl->anonymous && (r = session_require(ctl)) != CTL_EXIT_OK)
+		return r;
 	ctl->client = grid_client_create(NULL, &cfg);
 	if (!ctl->client) {
 		output_error(ctl->json, GRID__V1__CODE__CODE_RESOURCE_EXHAUSTED, NULL,
@@ -180,6 +336,8 @@ int ctl_connect(struct ctl *ctl)
 		r = output_exit_code(code);
 		return r == CTL_EXIT_OK || r == CTL_EXIT_ERROR ? CTL_EXIT_UNAVAILABLE : r;
 	}
+	if (!ctl->anonymous)
+		return session_authenticate(ctl);
 	return CTL_EXIT_OK;
 }
 
@@ -242,7 +400,9 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"server", required_argument, NULL, 's'},  {"json", no_argument, NULL, 'j'},
 	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},       {0},
+	    {"version", no_argument, NULL, 'V'},       {"token-file", required_argument, NULL, 'T'},
+	    {"api-key", required_argument, NULL, 'K'}, {"tls", no_argument, NULL, 'S'},
+	    {"ca", required_argument, NULL, 'C'},      {0},
 	};
 	static char help_opt[] = "--help";
 	char *help_argv[] = {NULL, help_opt, NULL};
@@ -255,6 +415,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	ctl.server = env && *env ? env : DEFAULT_SERVER;
+	env = getenv("GRID_TLS");
+	use_tls =
+	    env && (strcmp(env, "1") == 0 || strcmp(env, "yes") == 0 || strcmp(env, "true") == 0);
+	env = getenv("GRID_CA");
+	if (env && *env) {
+		ca_file = env;
+		use_tls = true;
+	}
 	/* The global options end at the command: '+' stops there. */
 	optind = 0;
 	opterr = 0;
@@ -277,6 +445,25 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("gridctl %s (protocol %d)\n", GRID_VERSION, GRID_PROTOCOL_VERSION);
 			return CTL_EXIT_OK;
+		case 'T':
+			if (!*optarg)
+				return ctl_usage(&ctl, NULL, "--token-file wants a file name");
+			ctl.token_file = optarg;
+			break;
+		case 'K':
+			if (!*optarg)
+				return ctl_usage(&ctl, NULL, "--api-key wants a key");
+			ctl.api_key = optarg;
+			break;
+		case 'S':
+			use_tls = true;
+			break;
+		case 'C':
+			if (!*optarg)
+				return ctl_usage(&ctl, NULL, "--ca wants a file name");
+			ca_file = optarg;
+			use_tls = true;
+			break;
 		case ':':
 			return ctl_usage(&ctl, NULL, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -299,16 +486,18 @@ int main(int argc, char **argv)
 		argv = help_argv;
 	}
 	rc = -1;
-	for (const struct ctl_command *c = commands; c->name; c++)
-		if (strcmp(argv[0], c->name) == 0) {
+	for (size_t i = 0; commands[i].name; i++)
+		if (strcmp(argv[0], commands[i].name) == 0) {
 			optind = 0;
-			rc = c->run(&ctl, argc, argv);
+			ctl.anonymous = commands[i].anonymous;
+			rc = commands[i].run(&ctl, argc, argv);
 			break;
 		}
 	if (rc < 0)
 		rc = ctl_usage(&ctl, NULL, "unknown command '%s'", argv[0]);
 
 	grid_client_destroy(ctl.client);
+	session_free(ctl.session);
 	if (fflush(stdout) != 0) {
 		output_check_epipe(errno);
 		fprintf(stderr, "gridctl: writing the output failed: %s\n", strerror(errno));

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/strutil.h"
 #include "server/log.h"
 
@@ -114,7 +115,8 @@ struct db_listener {
 	char *conninfo;
 	char *listen_sql;
 	struct db_conn conn;
-	db_notify_cb on_notify, on_ready;
+	db_notify_cb on_notify;
+	db_ready_cb on_ready;
 	void *data;
 	unsigned open_handles;
 	bool closing;
@@ -563,14 +565,15 @@ static int conn_read_results(struct db_conn *c)
 static void listener_drain_notifies(struct db_conn *c)
 {
 	PGnotify *n;
-	bool any = false;
 
+	/* Before LISTEN completed, on_ready's catch-up covers everything. */
 	while ((n = PQnotifies(c->pg))) {
+		if (c->state == CONN_IDLE)
+			c->listener->on_notify(c->listener->data, n->relname, n->extra);
 		PQfreemem(n);
-		any = true;
+		if (!c->pg)
+			return;
 	}
-	if (any && c->state == CONN_IDLE)
-		c->listener->on_notify(c->listener->data);
 }
 
 static void listener_read(struct db_conn *c)
@@ -941,26 +944,30 @@ unsigned db_pool_queued(const struct db_pool *p)
 
 /* --- the listener -------------------------------------------------------- */
 
-struct db_listener *db_listener_create(uv_loop_t *loop, const char *conninfo, const char *channel,
-				       db_notify_cb on_notify, db_notify_cb on_ready, void *data)
+struct db_listener *db_listener_create(uv_loop_t *loop, const char *conninfo,
+				       const char *const *channels, db_notify_cb on_notify,
+				       db_ready_cb on_ready, void *data)
 {
 	struct db_listener *l = calloc(1, sizeof(*l));
+	struct buf sql;
 
 	if (!l)
 		return NULL;
 	l->loop = loop;
 	l->conninfo = strdup(conninfo);
-	/* The channel is a fixed identifier of ours, never a peer's input;
-	 * LISTEN takes no parameters, so it is quoted as an identifier. */
-	size_t len = strlen(channel) + 16;
-	l->listen_sql = malloc(len);
+	/* The channels are fixed identifiers of ours, never a peer's input;
+	 * LISTEN takes no parameters, so they are quoted as identifiers. */
+	buf_init(&sql, 0);
+	for (const char *const *ch = channels; *ch; ch++)
+		buf_printf(&sql, "LISTEN \"%s\";", *ch);
+	l->listen_sql = buf_cstr(&sql) ? (char *)buf_steal(&sql, NULL) : NULL;
+	buf_finish(&sql);
 	if (!l->conninfo || !l->listen_sql) {
 		free(l->conninfo);
 		free(l->listen_sql);
 		free(l);
 		return NULL;
 	}
-	snprintf(l->listen_sql, len, "LISTEN \"%s\"", channel);
 	l->on_notify = on_notify;
 	l->on_ready = on_ready;
 	l->data = data;

@@ -47,7 +47,8 @@ struct db_pool_options {
  * the query had been sent), -ECANCELED (pool closing), or the mapping of the
  * SQLSTATE of the failing statement (see db_errno_from_sqlstate). */
 typedef void (*db_query_cb)(struct db_query *q, int status, void *data);
-typedef void (*db_notify_cb)(void *data);
+typedef void (*db_notify_cb)(void *data, const char *channel, const char *payload);
+typedef void (*db_ready_cb)(void *data);
 typedef void (*db_pool_state_cb)(int up, void *data);
 
 /* conninfo is copied. Starts connecting on the loop at once. NULL when out
@@ -99,9 +100,11 @@ int db_errno_from_sqlstate(const char *sqlstate);
 /* A libpq notice processor that drops notices. */
 void db_ignore_notice(void *arg, const char *message);
 
-/* A dedicated connection that LISTENs on channel and calls on_notify for
- * each notification, and on_ready after every (re)connect once LISTEN is in
- * place (a caller catches up on what it may have missed then). */
-struct db_listener *db_listener_create(uv_loop_t *loop, const char *conninfo, const char *channel,
-				       db_notify_cb on_notify, db_notify_cb on_ready, void *data);
+/* A dedicated connection that LISTENs on the channels (a NULL-terminated
+ * list of fixed identifiers, copied) and calls on_notify for each
+ * notification, and on_ready after every (re)connect once LISTEN is in place
+ * (a caller catches up on what it may have missed then). */
+struct db_listener *db_listener_create(uv_loop_t *loop, const char *conninfo,
+				       const char *const *channels, db_notify_cb on_notify,
+				       db_ready_cb on_ready, void *data);
 void db_listener_close(struct db_listener *l);

@@ -2,9 +2,9 @@
  * its handlers share; see grid.h and grid_private.h.
  *
  * Sync: every grid write bumps the grid version and NOTIFYs grid_changed in
- * its transaction. A listener connection receives that (from this process
- * and every other gridd on the database) and grid_sync() reads back the
- * rows newer than the cache's version. Versions commit in order (the
+ * its transaction. The server's listener connection receives that (from this
+ * process and every other gridd on the database) and grid_sync() reads back
+ * the rows newer than the cache's version. Versions commit in order (the
  * writers serialize on the version row), so nothing is skipped; after a
  * reconnect of the listener a sync catches up on whatever happened while it
  * was away.
@@ -203,30 +203,6 @@ int grid_apply_result(struct grid *g, const PGresult *res, struct tree_node **re
 	return applied;
 }
 
-void grid_fail_db(struct rpc_call *call, int status, const char *db_message)
-{
-	switch (status) {
-	case -EAGAIN:
-		rpc_fail(call, status, "database unavailable; try again");
-		break;
-	case -ETIMEDOUT:
-		rpc_fail(call, status,
-			 "the database did not answer in time; the change may or may not have been "
-			 "made");
-		break;
-	case -ECANCELED:
-		rpc_fail(call, -EAGAIN, "server shutting down; try again");
-		break;
-	case -EIO:
-		log_error("event=grid_db_error error=\"%s\"", db_message);
-		rpc_fail(call, status, "internal database error");
-		break;
-	default:
-		rpc_fail(call, status, "%s", db_message);
-		break;
-	}
-}
-
 /* --- sync ---------------------------------------------------------------- */
 
 struct sync_ctx {
@@ -311,16 +287,6 @@ fail:
 	log_warn("event=grid_sync_deferred reason=database_unavailable");
 }
 
-static void on_notify(void *data)
-{
-	grid_sync(data);
-}
-
-static void on_listener_ready(void *data)
-{
-	grid_sync(data);
-}
-
 /* --- lifecycle ----------------------------------------------------------- */
 
 int grid_create(struct server *srv, PGconn *pg, struct grid **ret_grid, char *err, size_t errlen)
@@ -349,22 +315,18 @@ int grid_create(struct server *srv, PGconn *pg, struct grid **ret_grid, char *er
 
 int grid_start(struct grid *g)
 {
-	int r = db_pool_register(g->srv->db, grid_stmts, GRID_STMT_COUNT);
-
-	if (r < 0)
-		return r;
-	g->listener = db_listener_create(g->srv->loop, g->srv->cfg->database_url, "grid_changed",
-					 on_notify, on_listener_ready, g);
-	return g->listener ? 0 : -ENOMEM;
+	return db_pool_register(g->srv->db, grid_stmts, GRID_STMT_COUNT);
 }
 
 void grid_stop(struct grid *g)
 {
-	if (!g || g->stopped)
-		return;
-	g->stopped = true;
-	db_listener_close(g->listener);
-	g->listener = NULL;
+	if (g)
+		g->stopped = true;
+}
+
+struct tree *grid_tree(const struct grid *g)
+{
+	return g->tree;
 }
 
 void grid_destroy(struct grid *g)

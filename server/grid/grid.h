@@ -11,16 +11,21 @@
 struct grid;
 struct rpc_call;
 struct server;
+struct tree;
 
 /* Loads the tree with the start-up connection pg (blocking). */
 int grid_create(struct server *srv, PGconn *pg, struct grid **ret_grid, char *err, size_t errlen);
-/* Once the pool exists: registers the statements and starts following
- * other processes' changes (LISTEN grid_changed). */
+/* Once the pool exists: registers the statements. */
 int grid_start(struct grid *g);
-/* Stops following changes (closes the listener). */
+/* Reads back changes newer than the cache: on NOTIFY grid_changed and after
+ * the listener reconnects. */
+void grid_sync(struct grid *g);
+/* Stops following changes (before the pool closes). */
 void grid_stop(struct grid *g);
 /* Accepts NULL. */
 void grid_destroy(struct grid *g);
+/* The in-memory tree, for authorization checks of other domains. */
+struct tree *grid_tree(const struct grid *g);
 
 void grid_get_node(struct rpc_call *call);
 void grid_list_children(struct rpc_call *call);

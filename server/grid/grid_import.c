@@ -23,6 +23,9 @@
 #include "common/csv.h"
 #include "common/htab.h"
 #include "common/strutil.h"
+#include "server/audit/audit.h"
+#include "server/auth/auth.h"
+#include "server/auth/perm.h"
 #include "server/db/pool.h"
 #include "server/grid/grid.h"
 #include "server/grid/grid_db.h"
@@ -65,6 +68,9 @@ struct row {
 struct import {
 	struct rpc_call *call;
 	struct grid *g;
+	struct auth *auth;
+	struct principal *who;
+	bool everywhere; /* the caller administers the whole grid */
 	struct arena *a;
 	struct row **rows; /* each in the arena: pointers stay put */
 	size_t nrows, caprows;
@@ -221,6 +227,15 @@ static int check_line(struct import *im, const struct csv_record *rec)
 }
 
 /* Second pass: each line against its parent and the grid. */
+/* A node the caller administers, or NULL: for a caller with a part of the
+ * grid, nodes outside it are treated as absent, so the answers reveal
+ * nothing about them. */
+static const struct tree_node *visible(const struct import *im, const struct tree_node *n)
+{
+	return n && (im->everywhere || auth_allows(im->auth, im->who, PERM_GRID_ADMIN, n)) ? n
+											   : NULL;
+}
+
 static void check_tree(struct import *im, struct row *r)
 {
 	struct grid *g = im->g;
@@ -229,6 +244,11 @@ static void check_tree(struct import *im, struct row *r)
 	bool has_parent = *pcode != '\0';
 
 	r->existing = tree_find_code(g->tree, code);
+	if (r->existing && !visible(im, r->existing)) {
+		bad(im, r, r->line, "code", "code %s is taken or outside your part of the grid",
+		    code);
+		return;
+	}
 	if (r->existing && r->existing->retired) {
 		bad(im, r, r->line, "code",
 		    "code %s belongs to a retired node (codes are never reused)", code);
@@ -245,7 +265,7 @@ static void check_tree(struct import *im, struct row *r)
 	}
 	if (has_parent) {
 		struct row *p = htab_find(&im->by_code, pcode, htab_hash_str(pcode));
-		const struct tree_node *pn = tree_find_code(g->tree, pcode);
+		const struct tree_node *pn = visible(im, tree_find_code(g->tree, pcode));
 		if (p) {
 			if (p->bad) {
 				bad(im, r, r->line, "parent_code",
@@ -261,7 +281,10 @@ static void check_tree(struct import *im, struct row *r)
 			return;
 		} else {
 			bad(im, r, r->line, "parent_code",
-			    "parent %s is neither in the grid nor in this file", pcode);
+			    im->everywhere ? "parent %s is neither in the grid nor in this file"
+					   : "parent %s is neither in your part of the grid nor in "
+					     "this file",
+			    pcode);
 			return;
 		}
 		if (r->level <= parent_level) {
@@ -273,6 +296,10 @@ static void check_tree(struct import *im, struct row *r)
 		bad(im, r, r->line, "parent_code",
 		    "a %s needs a parent; only a %s stands at the top",
 		    grid_level_name(g, r->level), grid_level_name(g, 0));
+		return;
+	} else if (!im->everywhere) {
+		bad(im, r, r->line, "parent_code",
+		    "only an administrator of the whole grid adds top-level nodes");
 		return;
 	}
 
@@ -287,6 +314,51 @@ static void check_tree(struct import *im, struct row *r)
 			    strcmp(e->leader_phone, r->f[COL_PHONE]) == 0;
 		r->change = same ? CHANGE_SAME : CHANGE_UPDATE;
 	}
+}
+
+/* The lowest node above both (NULL: they only meet at the top). */
+static const struct tree_node *common_ancestor(const struct tree_node *x, const struct tree_node *y)
+{
+	unsigned dx, dy;
+
+	if (!x || !y)
+		return NULL;
+	dx = tree_depth(x);
+	dy = tree_depth(y);
+	for (; dx > dy; dx--)
+		x = x->parent;
+	for (; dy > dx; dy--)
+		y = y->parent;
+	while (x != y) {
+		x = x->parent;
+		y = y->parent;
+	}
+	return x && x->parent ? x : NULL;
+}
+
+/* The node the import is about, for the audit trail: the lowest one that
+ * holds every line's node or parent in the grid. */
+static const struct tree_node *import_scope(const struct import *im)
+{
+	const struct tree_node *top = NULL;
+	bool first = true;
+
+	for (size_t i = 0; i < im->nrows; i++) {
+		const struct row *r = im->rows[i];
+		const struct tree_node *n = r->existing;
+		if (!n && !r->parent_row)
+			n = *r->f[COL_PARENT] ? tree_find_code(im->g->tree, r->f[COL_PARENT])
+					      : NULL;
+		if (!n && r->parent_row)
+			continue; /* hangs from another line of the file */
+		if (!n)
+			return NULL;
+		top = first ? n : common_ancestor(top, n);
+		first = false;
+		if (!top)
+			return NULL;
+	}
+	return top;
 }
 
 static int by_level_then_line(const void *a, const void *b)
@@ -306,7 +378,7 @@ static void on_import_done(struct db_query *q, int status, void *data)
 	Grid__V1__ImportGridReply *out;
 
 	if (status < 0) {
-		grid_fail_db(call, status, db_query_error(q));
+		rpc_fail_db(call, status, db_query_error(q));
 		return;
 	}
 	out = arena_new(rpc_arena(call), Grid__V1__ImportGridReply);
@@ -367,7 +439,11 @@ static int build_params(struct import *im, struct row **sorted, size_t n, const 
 void grid_import(struct rpc_call *call)
 {
 	const Grid__V1__ImportGridRequest *in = rpc_request(call)->import_grid;
-	struct import im = {.call = call, .g = grid_of(call), .a = rpc_arena(call)};
+	struct import im = {.call = call,
+			    .g = grid_of(call),
+			    .a = rpc_arena(call),
+			    .auth = rpc_server(call)->auth,
+			    .who = auth_principal(call)};
 	struct csv_reader *reader;
 	struct csv_record rec;
 	struct row **sorted = NULL;
@@ -377,6 +453,7 @@ void grid_import(struct rpc_call *call)
 	int r;
 
 	htab_init(&im.by_code, row_hash, row_eq);
+	im.everywhere = auth_allows(im.auth, im.who, PERM_GRID_ADMIN, NULL);
 	reader = csv_reader_create((const char *)in->csv.data, in->csv.len);
 	if (!reader) {
 		rpc_fail(call, -ENOMEM, "out of memory");
@@ -466,14 +543,15 @@ void grid_import(struct rpc_call *call)
 		goto out;
 	}
 	struct db_query *q = db_query_create(rpc_server(call)->db);
-	if (!q || db_query_add(q, &grid_stmts[GRID_STMT_IMPORT], params) < 0) {
+	if (!q || db_query_add(q, &grid_stmts[GRID_STMT_IMPORT], params) < 0 ||
+	    audit_add_call(q, call, import_scope(&im), "import of %zu lines", ngood) < 0) {
 		db_query_destroy(q);
 		rpc_fail(call, -ENOMEM, "out of memory");
 		goto out;
 	}
 	r = db_query_submit(q, rpc_time_left_ms(call), on_import_done, call);
 	if (r < 0)
-		grid_fail_db(call, r, "");
+		rpc_fail_db(call, r, "");
 out:
 	free(sorted);
 	htab_finish(&im.by_code);

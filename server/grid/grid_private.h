@@ -10,14 +10,12 @@
 #include "proto/grid.pb-c.h"
 #include "server/grid/tree.h"
 
-struct db_listener;
 struct rpc_call;
 struct server;
 
 struct grid {
 	struct server *srv;
 	struct tree *tree;
-	struct db_listener *listener;
 	bool syncing; /* a sync query is in flight */
 	bool resync;  /* another notification came meanwhile */
 	bool stopped;
@@ -54,9 +52,3 @@ const char *grid_check_phone(char *phone);
 /* Applies the node rows of a write's result to the cache; returns the
  * number applied and the first node in *ret_first (may be NULL). */
 int grid_apply_result(struct grid *g, const PGresult *res, struct tree_node **ret_first);
-
-/* Ends a call whose database query failed, with a message fit for it. */
-void grid_fail_db(struct rpc_call *call, int status, const char *db_message);
-
-/* Reads back changes newer than the cache (after NOTIFY or reconnect). */
-void grid_sync(struct grid *g);

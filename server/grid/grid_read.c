@@ -7,6 +7,9 @@
 
 #include "common/csv.h"
 #include "common/strutil.h"
+#include "server/auth/auth.h"
+#include "server/auth/perm.h"
+#include "server/auth/principal.h"
 #include "server/config.h"
 #include "server/grid/grid.h"
 #include "server/grid/grid_private.h"
@@ -94,6 +97,53 @@ void grid_get_node(struct rpc_call *call)
 	rpc_reply(call, m);
 }
 
+/* Whether the caller reads the whole grid. */
+static bool reads_everything(const struct rpc_call *call)
+{
+	return auth_allows(rpc_server(call)->auth, auth_principal(call), PERM_GRID_READ, NULL);
+}
+
+/* The top nodes of the caller's part of the grid: its grants' nodes that are
+ * not below another of them, in code order. */
+static size_t scope_roots(struct rpc_call *call, const struct tree_node ***ret)
+{
+	const struct principal *p = auth_principal(call);
+	struct tree *t = grid_tree(grid_of(call));
+	const struct tree_node **v;
+	size_t n = 0;
+
+	v = arena_new_array(rpc_arena(call), const struct tree_node *, p->ngrants + 1);
+	if (!v)
+		return 0;
+	for (size_t i = 0; i < p->ngrants; i++) {
+		const struct tree_node *gn;
+		bool covered = false;
+		if (!(perm_of_role(p->grants[i].role) & PERM_GRID_READ) || !p->grants[i].node_id)
+			continue;
+		gn = tree_find_id(t, p->grants[i].node_id);
+		if (!gn)
+			continue;
+		for (size_t j = 0; j < p->ngrants && !covered; j++) {
+			const struct tree_node *o = tree_find_id(t, p->grants[j].node_id);
+			covered = j != i && o && o != gn && p->grants[j].node_id &&
+				  (perm_of_role(p->grants[j].role) & PERM_GRID_READ) &&
+				  tree_is_ancestor(o, gn);
+		}
+		for (size_t k = 0; k < n && !covered; k++)
+			covered = v[k] == gn;
+		if (!covered)
+			v[n++] = gn;
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && natcmp(v[j - 1]->code, v[j]->code) > 0; j--) {
+			const struct tree_node *tmp = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = tmp;
+		}
+	*ret = v;
+	return n;
+}
+
 void grid_list_children(struct rpc_call *call)
 {
 	const Grid__V1__ListChildrenRequest *in = rpc_request(call)->list_children;
@@ -108,6 +158,24 @@ void grid_list_children(struct rpc_call *call)
 		parent = grid_lookup(call, in->code, "node");
 		if (!parent)
 			return;
+	} else if (!reads_everything(call)) {
+		/* "The top" for someone with a part of the grid is that part. */
+		const struct tree_node **roots = NULL;
+		size_t n = scope_roots(call, &roots);
+		for (size_t k = 0; k < n; k++) {
+			if (*in->page_token && natcmp(roots[k]->code, in->page_token) <= 0)
+				continue;
+			if (roots[k]->retired && !in->include_retired)
+				continue;
+			if (vec.n == limit) {
+				next = vec.v[vec.n - 1]->code;
+				break;
+			}
+			if (!push_node(call, &vec, roots[k]))
+				return;
+		}
+		reply_nodes(call, &vec, next);
+		return;
 	}
 	if (*in->page_token)
 		i = tree_child_after(parent, in->page_token);
@@ -234,15 +302,22 @@ void grid_find_nodes(struct rpc_call *call)
 			return;
 		by_level = true;
 	}
-	for (n = tree_preorder_first(top, in->include_retired); n && vec.n < limit;
-	     n = tree_preorder_next(top, n, in->include_retired, 0)) {
-		if (by_level && n->level != level)
-			continue;
-		if (!str_casestr(n->code, in->query) && !strstr(n->name, in->query) &&
-		    !strstr(n->leader_name, in->query))
-			continue;
-		if (!push_node(call, &vec, n))
-			return;
+	/* Everywhere means the caller's part of the grid, for most callers. */
+	const struct tree_node **tops = &top;
+	size_t ntops = 1;
+	if (!*in->within_code && !reads_everything(call))
+		ntops = scope_roots(call, &tops);
+	for (size_t k = 0; k < ntops; k++) {
+		for (n = tree_preorder_first(tops[k], in->include_retired); n && vec.n < limit;
+		     n = tree_preorder_next(tops[k], n, in->include_retired, 0)) {
+			if (by_level && n->level != level)
+				continue;
+			if (!str_casestr(n->code, in->query) && !strstr(n->name, in->query) &&
+			    !strstr(n->leader_name, in->query))
+				continue;
+			if (!push_node(call, &vec, n))
+				return;
+		}
 	}
 	reply_nodes(call, &vec, NULL);
 }

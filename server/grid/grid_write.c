@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/audit/audit.h"
+#include "server/auth/auth.h"
+#include "server/auth/perm.h"
 #include "server/db/pool.h"
 #include "server/grid/grid.h"
 #include "server/grid/grid_db.h"
@@ -39,7 +42,7 @@ static void on_write_done(struct db_query *q, int status, void *data)
 	int applied;
 
 	if (status < 0) {
-		grid_fail_db(call, status, db_query_error(q));
+		rpc_fail_db(call, status, db_query_error(q));
 		return;
 	}
 	applied = grid_apply_result(g, res, &first);
@@ -67,9 +70,10 @@ static void on_write_done(struct db_query *q, int status, void *data)
 	rpc_reply(call, node);
 }
 
-/* Runs one statement for the call; params live in the call's arena. */
+/* Runs one statement for the call, and its audit entry about node in the
+ * same transaction; params live in the call's arena. */
 static void submit(struct rpc_call *call, enum grid_stmt stmt, const char **params,
-		   enum write_kind kind)
+		   enum write_kind kind, const struct tree_node *node, const char *summary)
 {
 	struct server *srv = rpc_server(call);
 	struct write_ctx *ctx = arena_new(rpc_arena(call), struct write_ctx);
@@ -84,6 +88,8 @@ static void submit(struct rpc_call *call, enum grid_stmt stmt, const char **para
 	ctx->call = call;
 	ctx->kind = kind;
 	r = db_query_add(q, &grid_stmts[stmt], params);
+	if (r == 0)
+		r = audit_add_call(q, call, node, "%s", summary ? summary : "");
 	if (r < 0) {
 		db_query_destroy(q);
 		rpc_fail(call, r, "out of memory");
@@ -91,7 +97,7 @@ static void submit(struct rpc_call *call, enum grid_stmt stmt, const char **para
 	}
 	r = db_query_submit(q, rpc_time_left_ms(call), on_write_done, ctx);
 	if (r < 0)
-		grid_fail_db(call, r, "");
+		rpc_fail_db(call, r, "");
 }
 
 static const char **params_new(struct rpc_call *call, size_t n)
@@ -189,7 +195,9 @@ void grid_create_node(struct rpc_call *call)
 	params[3] = in->name;
 	params[4] = in->leader_name;
 	params[5] = in->leader_phone;
-	submit(call, GRID_STMT_CREATE, params, WRITE_NODE);
+	submit(call, GRID_STMT_CREATE, params, WRITE_NODE, parent,
+	       arena_printf(a, "created %s %s (%s) under %s", in->code, in->name,
+			    grid_level_name(g, level), parent ? parent->code : "no parent"));
 }
 
 /* RenameNode and SetLeader: one statement, NULL for what stays. */
@@ -213,7 +221,10 @@ static void update_node(struct rpc_call *call, const char *code, char *name, cha
 	params[1] = name;
 	params[2] = leader;
 	params[3] = phone;
-	submit(call, GRID_STMT_UPDATE, params, WRITE_NODE);
+	submit(call, GRID_STMT_UPDATE, params, WRITE_NODE, n,
+	       name ? arena_printf(rpc_arena(call), "renamed from %s to %s", n->name, name)
+		    : arena_printf(rpc_arena(call), "leader from %s %s to %s %s", n->leader_name,
+				   n->leader_phone, leader, phone));
 }
 
 void grid_rename_node(struct rpc_call *call)
@@ -244,6 +255,15 @@ void grid_move_node(struct rpc_call *call)
 		return;
 	}
 	if (*in->new_parent_code) {
+		/* The target check covered the node; the destination must be
+		 * inside the caller's part of the grid too. */
+		p = tree_find_code(g->tree, in->new_parent_code);
+		if (!auth_allows(rpc_server(call)->auth, auth_principal(call), PERM_GRID_ADMIN,
+				 p)) {
+			rpc_fail(call, -EACCES, "MoveNode to %s is not allowed for %s",
+				 in->new_parent_code, auth_actor(auth_principal(call)));
+			return;
+		}
 		if (!(p = grid_lookup(call, in->new_parent_code, "new parent")))
 			return;
 		if (p->retired) {
@@ -261,6 +281,11 @@ void grid_move_node(struct rpc_call *call)
 				 grid_level_name(g, p->level));
 			return;
 		}
+	} else if (!auth_allows(rpc_server(call)->auth, auth_principal(call), PERM_GRID_ADMIN,
+				NULL)) {
+		rpc_fail(call, -EACCES, "moving %s to the top is not allowed for %s", n->code,
+			 auth_actor(auth_principal(call)));
+		return;
 	} else if (n->level != 0) {
 		rpc_fail(call, -EBUSY, "a %s needs a parent; only a %s stands at the top",
 			 grid_level_name(g, n->level), grid_level_name(g, 0));
@@ -270,7 +295,10 @@ void grid_move_node(struct rpc_call *call)
 		return;
 	params[0] = in->code;
 	params[1] = in->new_parent_code;
-	submit(call, GRID_STMT_MOVE, params, WRITE_NODE);
+	submit(call, GRID_STMT_MOVE, params, WRITE_NODE, n,
+	       arena_printf(rpc_arena(call), "moved from under %s to under %s",
+			    n->parent && n->parent->parent ? n->parent->code : "no parent",
+			    p ? p->code : "no parent"));
 }
 
 void grid_retire_node(struct rpc_call *call)
@@ -296,5 +324,6 @@ void grid_retire_node(struct rpc_call *call)
 		return;
 	params[0] = in->code;
 	params[1] = in->cascade ? "true" : "false";
-	submit(call, GRID_STMT_RETIRE, params, WRITE_RETIRE);
+	submit(call, GRID_STMT_RETIRE, params, WRITE_RETIRE, n,
+	       in->cascade ? "retired with its subtree" : "retired");
 }

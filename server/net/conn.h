@@ -14,6 +14,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 struct conn;
+struct principal;
 struct server;
 
 void conn_ref(struct conn *c);
@@ -28,9 +29,17 @@ bool conn_is_closing(const struct conn *c);
  * -ENOBUFS returned. */
 int conn_send(struct conn *c, const ProtobufCMessage *msg);
 
-/* The Hello exchange is complete: lifts the frame limit to max_frame. */
+/* The Hello exchange is complete. */
 void conn_set_ready(struct conn *c);
 bool conn_is_ready(const struct conn *c);
+
+/* Who the connection acts as; NULL before Login or Authenticate. Borrowed. */
+struct principal *conn_principal(const struct conn *c);
+/* Sets it (taking a reference) after a successful Login or Authenticate:
+ * lifts the frame limit to max_frame and ends the login timeout. NULL (after
+ * Logout) makes the connection anonymous again, with the small frame limit
+ * and a fresh login timeout. */
+void conn_set_principal(struct conn *c, struct principal *p);
 
 /* A request of this connection finished (its reply, if any, is queued). */
 void conn_request_done(struct conn *c);

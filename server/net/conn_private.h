@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <uv.h>
 
 #include "common/buf.h"
@@ -12,6 +14,9 @@
 #include "common/list.h"
 
 struct net;
+struct net_addr;
+struct tls_conn;
+struct tls_server;
 
 struct conn {
 	struct net *net;
@@ -27,10 +32,14 @@ struct conn {
 	struct buf out;	    /* framed replies not yet handed to uv_write */
 	struct buf sending; /* bytes of the uv_write in progress */
 	uv_write_t write_req;
-	struct buf stash; /* input kept while reading is paused */
+	struct buf stash;      /* input kept while reading is paused */
+	struct tls_conn *tls;  /* TLS listener only; NULL once the socket is shut */
+	struct buf cipher;     /* TLS: records not yet handed to uv_write */
+	struct net_addr *addr; /* net.c's count of connections from the peer's IP */
 	unsigned inflight;
-	uint64_t last_active; /* loop ms of the last frame */
-	bool ready;	      /* Hello done */
+	uint64_t last_active;	     /* loop ms of the last frame */
+	bool ready;		     /* Hello done */
+	struct principal *principal; /* NULL until Login or Authenticate */
 	bool reading;
 	bool paused; /* too many requests in flight */
 	bool closing;
@@ -38,11 +47,17 @@ struct conn {
 	bool shut;	/* socket closing: net.c has forgotten it */
 	bool draining;	/* finish what is in flight, then close */
 	bool peer_done; /* the peer closed its sending side */
+	bool is_tls;
+	bool tls_failed; /* the session broke: nothing more can be sent */
+	bool tls_bye;	 /* close_notify queued (or impossible) */
 };
 
 /* conn.c, for net.c */
-int conn_accept(struct net *n, uv_stream_t *listener, uint64_t id, struct conn **ret_conn);
-/* Starts reading and the Hello timeout. */
+/* Accepts a connection from listener; ts (borrowed) makes it a TLS
+ * connection. Stores the peer's address in *ret_peer. */
+int conn_accept(struct net *n, uv_stream_t *listener, struct tls_server *ts, uint64_t id,
+		struct conn **ret_conn, struct sockaddr_storage *ret_peer);
+/* Starts reading and the login timeout. */
 void conn_start(struct conn *c);
 void conn_flush(struct conn *c);
 void conn_begin_drain(struct conn *c);

@@ -1,9 +1,15 @@
-/* The listening socket and the set of connections; see net.h.
+/* The listening sockets and the set of connections; see net.h.
  *
  * Connections with output or pending work are put on a dirty list; one
  * check handle (run once per loop iteration, after I/O) flushes them all, so
  * that the replies produced in one iteration leave in one write per
  * connection.
+ *
+ * Admission happens here, once per accepted socket, in on_connection():
+ * the global limit, the loopback rule for plain TCP, then the count of
+ * connections per IP address (a table of the addresses with connections
+ * open, each entry freed with its last connection). A refused connection
+ * gets a Reply with id 0 saying why, and is not counted for its address.
  */
 #include "server/net/net.h"
 
@@ -13,16 +19,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/htab.h"
 #include "server/log.h"
 #include "server/net/conn.h"
 #include "server/net/conn_private.h"
+#include "server/net/tls.h"
 #include "server/server.h"
+
+struct listener {
+	uv_tcp_t tcp;
+	struct net *net;
+	struct tls_server *tls; /* NULL: plain TCP */
+	bool listening;
+	int port;
+	char bound[80];
+};
+
+/* Connections open from one IP address. */
+struct net_addr {
+	uint8_t ip[16]; /* IPv6, IPv4 as ::ffff:a.b.c.d */
+	unsigned conns;
+};
 
 struct net {
 	struct server *srv;
-	uv_tcp_t listener;
-	bool listening;
-	char bound[80];
+	struct listener plain;
+	struct listener secure;
+	struct htab addrs; /* struct net_addr by ip */
 	struct list conns;
 	struct list dirty;
 	unsigned nconns;
@@ -48,7 +71,89 @@ unsigned net_connections(const struct net *n)
 
 const char *net_bound_address(const struct net *n)
 {
-	return n->bound;
+	return n->plain.bound;
+}
+
+const char *net_tls_bound_address(const struct net *n)
+{
+	return n->secure.bound;
+}
+
+/* The peer's IP address as 16 bytes; false for anything but IP. */
+static bool addr_key(const struct sockaddr *sa, uint8_t ip[16])
+{
+	if (sa->sa_family == AF_INET) {
+		memset(ip, 0, 10);
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+static bool ip_is_loopback(const uint8_t ip[16])
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+	return (memcmp(ip, mapped, 12) == 0 && ip[12] == 127) || memcmp(ip, one, 16) == 0;
+}
+
+bool net_is_loopback(const struct sockaddr *sa)
+{
+	uint8_t ip[16];
+
+	return addr_key(sa, ip) && ip_is_loopback(ip);
+}
+
+static uint64_t ip_hash(const uint8_t ip[16])
+{
+	uint64_t a, b;
+
+	memcpy(&a, ip, 8);
+	memcpy(&b, ip + 8, 8);
+	return htab_hash_u64(a ^ htab_hash_u64(b));
+}
+
+static uint64_t addr_hash(const void *elem)
+{
+	return ip_hash(((const struct net_addr *)elem)->ip);
+}
+
+static int addr_eq(const void *elem, const void *key)
+{
+	return memcmp(((const struct net_addr *)elem)->ip, key, 16) == 0;
+}
+
+/* The entry of ip, created with no connections when absent; NULL when out
+ * of memory. */
+static struct net_addr *addr_get(struct net *n, const uint8_t ip[16])
+{
+	struct net_addr *a = htab_find(&n->addrs, ip, ip_hash(ip));
+
+	if (a)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	memcpy(a->ip, ip, 16);
+	if (htab_insert(&n->addrs, a) < 0) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static void addr_put(struct net *n, struct net_addr *a)
+{
+	if (--a->conns > 0)
+		return;
+	htab_remove(&n->addrs, a->ip, ip_hash(a->ip));
+	free(a);
 }
 
 static void on_check(uv_check_t *h)
@@ -88,17 +193,27 @@ void net_mark_dirty(struct net *n, struct conn *c)
 	}
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void net_release(struct net *n)
 {
-	struct net *n = h->data;
-
 	if (--n->open_handles > 0)
 		return;
 	void (*done)(void *) = n->done;
 	void *data = n->done_data;
+	tls_server_destroy(n->secure.tls);
+	htab_finish(&n->addrs);
 	free(n);
 	if (done)
 		done(data);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	net_release(h->data);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	net_release(((struct listener *)h->data)->net);
 }
 
 static void net_finish(struct net *n)
@@ -112,6 +227,10 @@ void net_conn_gone(struct net *n, struct conn *c)
 {
 	list_remove(&c->link);
 	list_remove(&c->dirty_link);
+	if (c->addr) {
+		addr_put(n, c->addr);
+		c->addr = NULL;
+	}
 	n->nconns--;
 	if (n->draining && n->nconns == 0)
 		net_finish(n);
@@ -119,26 +238,63 @@ void net_conn_gone(struct net *n, struct conn *c)
 
 static void on_connection(uv_stream_t *s, int status)
 {
-	struct net *n = s->data;
+	struct listener *l = s->data;
+	struct net *n = l->net;
 	const struct config *cfg = n->srv->cfg;
+	struct sockaddr_storage peer;
+	struct net_addr *a;
 	struct conn *c;
+	uint8_t ip[16];
+	bool is_ip;
 	int r;
 
 	if (status < 0) {
 		log_warn("event=accept_failed error=%s", uv_err_name(status));
 		return;
 	}
-	r = conn_accept(n, s, ++n->next_id, &c);
+	r = conn_accept(n, s, l->tls, ++n->next_id, &c, &peer);
 	if (r < 0) {
 		log_warn("event=accept_failed error=%s", uv_err_name(r));
 		return;
 	}
 	list_append(&n->conns, &c->link);
 	n->nconns++;
-	log_info("event=conn_open conn=%" PRIu64 " peer=%s conns=%u", c->id, c->peer, n->nconns);
+	log_info("event=conn_open conn=%" PRIu64 " peer=%s tls=%d conns=%u", c->id, c->peer,
+		 l->tls != NULL, n->nconns);
 	if (n->nconns > cfg->max_connections) {
 		conn_close_with_error(c, -EUSERS, "too many connections; try again later");
 		return;
+	}
+	is_ip = addr_key((const struct sockaddr *)&peer, ip);
+	if (!l->tls && !cfg->allow_remote_plaintext && !(is_ip && ip_is_loopback(ip))) {
+		/* Passwords and session tokens must not cross a network in
+		 * the clear. */
+		char msg[160];
+
+		if (n->secure.listening)
+			snprintf(msg, sizeof(msg),
+				 "plain TCP is accepted from loopback only; use TLS on port %d",
+				 n->secure.port);
+		else
+			snprintf(msg, sizeof(msg),
+				 "plain TCP is accepted from loopback only, and this server has "
+				 "no TLS listener");
+		conn_close_with_error(c, -EACCES, msg);
+		return;
+	}
+	if (is_ip) {
+		a = addr_get(n, ip);
+		if (!a) {
+			c->close_after_flush = false;
+			conn_close(c, "out_of_memory");
+			return;
+		}
+		if (a->conns >= cfg->max_connections_per_address) {
+			conn_close_with_error(c, -EUSERS, "too many connections from this address");
+			return;
+		}
+		a->conns++;
+		c->addr = a;
 	}
 	conn_start(c);
 }
@@ -150,6 +306,9 @@ struct net *net_create(struct server *srv)
 	if (!n)
 		return NULL;
 	n->srv = srv;
+	n->plain.net = n;
+	n->secure.net = n;
+	htab_init(&n->addrs, addr_hash, addr_eq);
 	list_init(&n->conns);
 	list_init(&n->dirty);
 	uv_check_init(srv->loop, &n->check);
@@ -193,7 +352,8 @@ static int parse_address(const char *address, struct sockaddr_storage *ss, char 
 	return -EINVAL;
 }
 
-int net_listen(struct net *n, const char *address, char *err, size_t errlen)
+static int listener_open(struct net *n, struct listener *l, const char *address, char *err,
+			 size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss), r;
@@ -201,30 +361,45 @@ int net_listen(struct net *n, const char *address, char *err, size_t errlen)
 	r = parse_address(address, &ss, err, errlen);
 	if (r < 0)
 		return r;
-	uv_tcp_init(n->srv->loop, &n->listener);
-	n->listener.data = n;
+	uv_tcp_init(n->srv->loop, &l->tcp);
+	l->tcp.data = l;
 	n->open_handles++;
-	n->listening = true;
-	r = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
+	l->listening = true;
+	r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
 	if (r == 0)
-		r = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
+		r = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", address, uv_strerror(r));
 		return r;
 	}
-	if (uv_tcp_getsockname(&n->listener, (struct sockaddr *)&ss, &len) == 0) {
+	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0) {
 		char host[48] = "";
 		if (ss.ss_family == AF_INET) {
 			uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-			snprintf(n->bound, sizeof(n->bound), "%s:%d", host,
-				 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+			l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			snprintf(l->bound, sizeof(l->bound), "%s:%d", host, l->port);
 		} else {
 			uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-			snprintf(n->bound, sizeof(n->bound), "[%s]:%d", host,
-				 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+			l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			snprintf(l->bound, sizeof(l->bound), "[%s]:%d", host, l->port);
 		}
 	}
 	return 0;
+}
+
+int net_listen(struct net *n, const char *address, char *err, size_t errlen)
+{
+	return listener_open(n, &n->plain, address, err, errlen);
+}
+
+int net_listen_tls(struct net *n, const char *address, const char *cert_file, const char *key_file,
+		   char *err, size_t errlen)
+{
+	int r = tls_server_create(cert_file, key_file, &n->secure.tls, err, errlen);
+
+	if (r < 0)
+		return r;
+	return listener_open(n, &n->secure, address, err, errlen);
 }
 
 static void on_drain_timeout(uv_timer_t *t)
@@ -250,9 +425,13 @@ void net_drain(struct net *n, unsigned timeout_ms, void (*done)(void *data), voi
 	n->draining = true;
 	n->done = done;
 	n->done_data = data;
-	if (n->listening) {
-		uv_close((uv_handle_t *)&n->listener, on_handle_closed);
-		n->listening = false;
+	if (n->plain.listening) {
+		uv_close((uv_handle_t *)&n->plain.tcp, on_listener_closed);
+		n->plain.listening = false;
+	}
+	if (n->secure.listening) {
+		uv_close((uv_handle_t *)&n->secure.tcp, on_listener_closed);
+		n->secure.listening = false;
 	}
 	log_info("event=net_drain conns=%u", n->nconns);
 	if (n->nconns == 0) {

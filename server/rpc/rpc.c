@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/status.h"
+#include "server/auth/auth.h"
 #include "server/log.h"
 #include "server/net/conn.h"
 #include "server/server.h"
@@ -68,6 +69,19 @@ int rpc_check_table(char *err, size_t errlen)
 		method_by_call[m->call] = m;
 	}
 	return 0;
+}
+
+const struct rpc_method *rpc_method_by_name(const char *name)
+{
+	for (size_t i = 0; i < rpc_nmethods; i++)
+		if (strcmp(rpc_methods[i].name, name) == 0)
+			return &rpc_methods[i];
+	return NULL;
+}
+
+const struct rpc_method *rpc_call_method(const struct rpc_call *call)
+{
+	return call->method;
 }
 
 const Grid__V1__Request *rpc_request(const struct rpc_call *call)
@@ -231,6 +245,30 @@ void rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
 	call_free(call);
 }
 
+void rpc_fail_db(struct rpc_call *call, int status, const char *db_message)
+{
+	switch (status) {
+	case -EAGAIN:
+		rpc_fail(call, status, "database unavailable; try again");
+		break;
+	case -ETIMEDOUT:
+		rpc_fail(call, status,
+			 "the database did not answer in time; the change may or may not have been "
+			 "made");
+		break;
+	case -ECANCELED:
+		rpc_fail(call, -EAGAIN, "server shutting down; try again");
+		break;
+	case -EIO:
+		log_error("event=db_error error=\"%s\"", db_message);
+		rpc_fail(call, status, "internal database error");
+		break;
+	default:
+		rpc_fail(call, status, "%s", db_message);
+		break;
+	}
+}
+
 void rpc_handle_frame(struct conn *c, const uint8_t *payload, size_t len)
 {
 	struct server *srv = conn_server(c);
@@ -278,5 +316,7 @@ void rpc_handle_frame(struct conn *c, const uint8_t *payload, size_t len)
 	}
 	timeout = call->req->deadline_ms ? call->req->deadline_ms : srv->cfg->request_timeout_ms;
 	call->deadline = uv_now(srv->loop) + timeout;
+	if (auth_check_call(call, m) < 0)
+		return;
 	m->handler(call);
 }

@@ -23,10 +23,14 @@ struct server;
 struct rpc_call;
 
 typedef void (*rpc_handler)(struct rpc_call *call);
+/* The code of the node a request is about ("" for none or the whole grid). */
+typedef const char *(*rpc_target_fn)(const Grid__V1__Request *req);
 
 enum rpc_flags {
 	RPC_BEFORE_HELLO = 1 << 0, /* allowed as the first request */
 	RPC_WRITE = 1 << 1,	   /* changes data: logged at info level */
+	RPC_SCOPED = 1 << 2,	   /* an empty target means "within the caller's
+				    * own part of the grid": the handler filters */
 };
 
 struct rpc_method {
@@ -34,6 +38,8 @@ struct rpc_method {
 	const char *name;
 	rpc_handler handler;
 	unsigned flags;
+	unsigned perm;	      /* enum perm (server/auth/perm.h) needed on the target */
+	rpc_target_fn target; /* NULL: the call has no target node */
 };
 
 /* The dispatch table, in methods.c. */
@@ -43,6 +49,11 @@ extern const size_t rpc_nmethods;
 /* Checks that every method's call has a result field with the same number
  * and name in Reply. Run once at start; -EINVAL with a message on mismatch. */
 int rpc_check_table(char *err, size_t errlen);
+
+/* The method of a call name ("GetNode"), or NULL. */
+const struct rpc_method *rpc_method_by_name(const char *name);
+/* The method of the call being handled. */
+const struct rpc_method *rpc_call_method(const struct rpc_call *call);
 
 /* Called by conn.c for every complete frame. */
 void rpc_handle_frame(struct conn *c, const uint8_t *payload, size_t len);
@@ -59,6 +70,11 @@ void rpc_reply(struct rpc_call *call, void *result);
 /* Ends the call with the status for err and a message (printf format). */
 void rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Ends a call whose database query failed (status from db_query_cb or a
+ * failed submit), with a message fit for the caller: retry advice for
+ * UNAVAILABLE, the uncertainty of a timeout, the database's own words for
+ * a rule it enforced, nothing internal for anything else. */
+void rpc_fail_db(struct rpc_call *call, int status, const char *db_message);
 /* Adds an ErrorDetail to the status of the reply still to be sent. */
 int rpc_add_detail(struct rpc_call *call, unsigned line, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -43,6 +43,10 @@ void session_hello(struct rpc_call *call)
 	limits->max_inflight = cfg->max_inflight;
 	limits->max_page_size = cfg->max_page_size;
 	limits->idle_timeout_ms = cfg->idle_timeout_ms;
+	limits->login_timeout_ms = cfg->login_timeout_ms;
+	limits->max_connections = cfg->max_connections;
+	limits->max_connections_per_address = cfg->max_connections_per_address;
+	limits->max_outbuf = cfg->max_outbuf;
 	out->protocol_version = PROTOCOL_VERSION;
 	out->server_name = cfg->server_name;
 	out->server_version = (char *)GRID_VERSION;

@@ -93,6 +93,68 @@ static const char *env_or_fail(const char *name)
 	return v;
 }
 
+/* Cheap Argon2id for tests: logins in every test, under ASan too, must not
+ * cost a second each. Tests of the real limits pass their own. */
+static const char *const cheap_hash[] = {"--set", "auth.pwhash_opslimit=1", "--set",
+					 "auth.pwhash_memlimit_kib=8192"};
+
+static bool extra_sets_hash(const char *const *extra)
+{
+	for (; extra && *extra; extra++)
+		if (strstr(*extra, "auth.pwhash_"))
+			return true;
+	return false;
+}
+
+/* gridd bootstrap-admin, when the database has no account yet. */
+static void bootstrap_admin(const char *url, const char *const *extra)
+{
+	const char *gridd = env_or_fail("GRIDD");
+	const char *argv[64];
+	char *count;
+	int n = 0, fds[2], st;
+	pid_t pid;
+
+	argv[n++] = gridd;
+	argv[n++] = "bootstrap-admin";
+	argv[n++] = ITEST_ADMIN;
+	argv[n++] = "--display-name";
+	argv[n++] = "测试管理员";
+	argv[n++] = "--database-url";
+	argv[n++] = url;
+	if (!extra_sets_hash(extra))
+		for (size_t i = 0; i < 4; i++)
+			argv[n++] = cheap_hash[i];
+	for (; extra && *extra && n < 62; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	ASSERT(pipe(fds) == 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[0], 0);
+		close(fds[1]);
+		dup2(2, 1);
+		execv(gridd, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[0]);
+	ASSERT(write(fds[1], ITEST_ADMIN_PASSWORD "\n", strlen(ITEST_ADMIN_PASSWORD) + 1) > 0);
+	close(fds[1]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return;
+	/* It refuses a database that has accounts already: a second gridd
+	 * on the same database, say. Anything else is a failure. */
+	count = itest_sql(url, "SELECT count(*) FROM account WHERE username = '" ITEST_ADMIN "'");
+	bool have = count && strcmp(count, "1") == 0;
+	free(count);
+	ASSERT_MSG(have, "gridd bootstrap-admin failed");
+}
+
 void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const *extra)
 {
 	const char *gridd = env_or_fail("GRIDD");
@@ -113,9 +175,15 @@ void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const
 	argv[n++] = url;
 	argv[n++] = "--log-level";
 	argv[n++] = getenv("GRID_TEST_LOG_LEVEL") ? getenv("GRID_TEST_LOG_LEVEL") : "warn";
+	if (!extra_sets_hash(extra))
+		for (size_t i = 0; i < 4; i++)
+			argv[n++] = cheap_hash[i];
 	for (; extra && *extra && n < 62; extra++)
 		argv[n++] = *extra;
 	argv[n] = NULL;
+
+	memset(g, 0, sizeof(*g));
+	bootstrap_admin(url, extra);
 
 	fflush(stdout);
 	fflush(stderr);
@@ -162,6 +230,10 @@ void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const
 	char *nl = strchr(g->address, '\n');
 	if (nl)
 		*nl = '\0';
+
+	struct grid_client *c = itest_connect_anonymous(g);
+	ASSERT_EQ_INT(itest_login(c, ITEST_ADMIN, ITEST_ADMIN_PASSWORD, g->admin_token), 0);
+	grid_client_destroy(c);
 }
 
 bool itest_gridd_alive(struct itest_gridd *g)
@@ -186,7 +258,7 @@ int itest_gridd_stop(struct itest_gridd *g)
 	return -1;
 }
 
-struct grid_client *itest_connect(const struct itest_gridd *g)
+struct grid_client *itest_connect_anonymous(const struct itest_gridd *g)
 {
 	struct grid_client_config cfg = {.client_name = "itest", .call_timeout_ms = 30000};
 	struct grid_client *c = grid_client_create(NULL, &cfg);
@@ -198,6 +270,74 @@ struct grid_client *itest_connect(const struct itest_gridd *g)
 		test_fail(__FILE__, __LINE__, "cannot connect to gridd at %s: %s", g->address,
 			  grid_client_error(c));
 	return c;
+}
+
+struct grid_client *itest_connect(const struct itest_gridd *g)
+{
+	struct grid_client *c = itest_connect_anonymous(g);
+	int code = itest_authenticate(c, g->admin_token);
+
+	ASSERT_MSG(code == 0, "cannot authenticate as %s: status %d", ITEST_ADMIN, code);
+	return c;
+}
+
+int itest_login(struct grid_client *c, const char *username, const char *password, char *ret_token)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__LoginRequest m = GRID__V1__LOGIN_REQUEST__INIT;
+	Grid__V1__Reply *r;
+	int code;
+
+	m.username = (char *)username;
+	m.password = (char *)password;
+	req.call_case = GRID__V1__REQUEST__CALL_LOGIN;
+	req.login = &m;
+	r = itest_call(c, &req);
+	code = itest_code(r);
+	if (code == 0 && ret_token)
+		snprintf(ret_token, 128, "%s", r->login->token);
+	grid_client_reply_free(r);
+	return code;
+}
+
+int itest_authenticate(struct grid_client *c, const char *token)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__AuthenticateRequest m = GRID__V1__AUTHENTICATE_REQUEST__INIT;
+	Grid__V1__Reply *r;
+	int code;
+
+	m.token = (char *)token;
+	req.call_case = GRID__V1__REQUEST__CALL_AUTHENTICATE;
+	req.authenticate = &m;
+	r = itest_call(c, &req);
+	code = itest_code(r);
+	grid_client_reply_free(r);
+	return code;
+}
+
+void itest_create_user(struct grid_client *c, const char *username, const char *password, int role,
+		       const char *node_code)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__CreateUserRequest m = GRID__V1__CREATE_USER_REQUEST__INIT;
+	Grid__V1__RoleGrant g = GRID__V1__ROLE_GRANT__INIT, *grants[1] = {&g};
+	Grid__V1__Reply *r;
+
+	m.username = (char *)username;
+	m.password = (char *)password;
+	m.display_name = (char *)username;
+	g.role = (Grid__V1__Role)role;
+	g.node_code = (char *)node_code;
+	if (role) {
+		m.roles = grants;
+		m.n_roles = 1;
+	}
+	req.call_case = GRID__V1__REQUEST__CALL_CREATE_USER;
+	req.create_user = &m;
+	r = itest_call(c, &req);
+	ASSERT_MSG(itest_code(r) == 0, "CreateUser %s: %s", username, r->status->message);
+	grid_client_reply_free(r);
 }
 
 Grid__V1__Reply *itest_call(struct grid_client *c, Grid__V1__Request *req)
@@ -305,6 +445,16 @@ static char *slurp_fd(int fd)
 int itest_gridctl(const struct itest_gridd *g, const char *stdin_text, char **ret_out,
 		  char **ret_err, const char *const *args)
 {
+	char token[160];
+	const char *env[2] = {token, NULL};
+
+	snprintf(token, sizeof(token), "GRID_TOKEN=%s", g ? g->admin_token : "");
+	return itest_gridctl_env(g, g ? env : NULL, stdin_text, ret_out, ret_err, args);
+}
+
+int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const char *stdin_text,
+		      char **ret_out, char **ret_err, const char *const *args)
+{
 	const char *gridctl = env_or_fail("GRIDCTL");
 	char outpath[600], errpath[600], inpath[600];
 	const char *argv[64];
@@ -341,6 +491,12 @@ int itest_gridctl(const struct itest_gridd *g, const char *stdin_text, char **re
 		dup2(out, 1);
 		dup2(err, 2);
 		unsetenv("GRID_SERVER");
+		unsetenv("GRID_TOKEN");
+		unsetenv("GRID_API_KEY");
+		/* Never the developer's own session file. */
+		setenv("GRID_TOKEN_FILE", "/nonexistent/gridctl-token", 1);
+		for (; env && *env; env++)
+			putenv((char *)*env);
 		execv(gridctl, (char *const *)argv);
 		_exit(127);
 	}

@@ -26,8 +26,13 @@ struct itest_db {
 
 struct itest_gridd {
 	pid_t pid;
-	char address[80]; /* HOST:PORT it listens on */
+	char address[80];      /* HOST:PORT it listens on */
+	char admin_token[128]; /* a session of the bootstrap admin */
 };
+
+/* The first district admin every test database gets (whole grid). */
+#define ITEST_ADMIN "admin"
+#define ITEST_ADMIN_PASSWORD "itest-admin-password"
 
 /* Skips the test when there is no test cluster. */
 void itest_require_db(void);
@@ -39,15 +44,30 @@ void itest_db_drop(struct itest_db *db);
 char *itest_sql(const char *url, const char *sql);
 
 /* Starts gridd on 127.0.0.1:0 against url, with extra arguments (NULL
- * terminated list, may be NULL). Waits until it listens. */
+ * terminated list, may be NULL). Waits until it listens. A database without
+ * accounts first gets ITEST_ADMIN (gridd bootstrap-admin); g->admin_token
+ * is a fresh session of it. Password hashing runs with cheap limits unless
+ * extra sets them. */
 void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const *extra);
 /* SIGTERM and wait; returns the exit status (-1 when killed by a signal). */
 int itest_gridd_stop(struct itest_gridd *g);
 /* True while the process runs. */
 bool itest_gridd_alive(struct itest_gridd *g);
 
-/* A connected blocking client; fails the test when it cannot connect. */
+/* A connected blocking client logged in as ITEST_ADMIN; fails the test
+ * when it cannot connect or log in. */
 struct grid_client *itest_connect(const struct itest_gridd *g);
+/* Connected (Hello done) but not logged in. */
+struct grid_client *itest_connect_anonymous(const struct itest_gridd *g);
+/* Logs c in; returns the reply's status code and, on success, copies the
+ * session token into ret_token (may be NULL; TOKEN size 128). */
+int itest_login(struct grid_client *c, const char *username, const char *password, char *ret_token);
+/* Authenticate with a session token or API key; returns the status code. */
+int itest_authenticate(struct grid_client *c, const char *token);
+/* Creates a user with one role ("" node = whole grid) through c; asserts
+ * success. role is a Grid__V1__Role. */
+void itest_create_user(struct grid_client *c, const char *username, const char *password, int role,
+		       const char *node_code);
 /* Sends req and returns the reply (caller frees with
  * grid_client_reply_free); fails the test on a transport error. */
 Grid__V1__Reply *itest_call(struct grid_client *c, Grid__V1__Request *req);
@@ -59,11 +79,16 @@ void itest_import_file(struct grid_client *c, const char *path);
 /* data/sample-grid.csv */
 const char *itest_sample_csv(void);
 
-/* Runs gridctl with --server set to g and the given arguments; captures
- * stdout and stderr (malloc'd, NUL-terminated) and returns the exit code.
- * stdin_text may be NULL. */
+/* Runs gridctl with --server set to g and the given arguments, logged in as
+ * ITEST_ADMIN (GRID_TOKEN set to g->admin_token); captures stdout and stderr
+ * (malloc'd, NUL-terminated) and returns the exit code. stdin_text may be
+ * NULL. */
 int itest_gridctl(const struct itest_gridd *g, const char *stdin_text, char **ret_out,
 		  char **ret_err, const char *const *args);
+/* The same with the environment given as "NAME=VALUE" strings (NULL
+ * terminated) instead: no GRID_TOKEN unless listed. */
+int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const char *stdin_text,
+		      char **ret_out, char **ret_err, const char *const *args);
 
 /* Milliseconds of a monotonic clock. */
 uint64_t itest_now_ms(void);

@@ -44,6 +44,7 @@ struct run {
 	struct pending reqs[CLIENTS][PER_CLIENT];
 	int connected, replies, wrong, failed, created;
 	char first_error[256];
+	char *token;
 };
 
 static void on_reply(struct grid_client *c, int status, const Grid__V1__Reply *r, void *data)
@@ -118,15 +119,30 @@ static void send_all(struct run *run, int ci)
 	ASSERT_EQ_UINT(grid_client_inflight(c), PER_CLIENT);
 }
 
-static void on_connect(struct grid_client *c, int status, void *data)
+static void on_authenticated(struct grid_client *c, int status, const Grid__V1__Reply *r,
+			     void *data)
 {
 	struct run *run = data;
 
-	ASSERT_MSG(status == 0, "connect: %s", grid_client_error(c));
+	ASSERT_MSG(status == 0 && r->status->code == CODE(OK), "authenticate: %s",
+		   r ? r->status->message : grid_client_error(c));
 	run->connected++;
 	for (int i = 0; i < CLIENTS; i++)
 		if (run->clients[i] == c)
 			send_all(run, i);
+}
+
+static void on_connect(struct grid_client *c, int status, void *data)
+{
+	struct run *run = data;
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__AuthenticateRequest m = GRID__V1__AUTHENTICATE_REQUEST__INIT;
+
+	ASSERT_MSG(status == 0, "connect: %s", grid_client_error(c));
+	m.token = run->token;
+	req.call_case = GRID__V1__REQUEST__CALL_AUTHENTICATE;
+	req.authenticate = &m;
+	ASSERT_EQ_INT(grid_client_call_async(c, &req, on_authenticated, run), 0);
 }
 
 TEST(twenty_clients_pipelining_a_hundred_each)
@@ -145,6 +161,7 @@ TEST(twenty_clients_pipelining_a_hundred_each)
 
 	uv_loop_init(&loop);
 	run->loop = &loop;
+	run->token = g.admin_token;
 	for (int i = 0; i < CLIENTS; i++) {
 		struct grid_client_config cfg = {.client_name = "itest-concurrency"};
 		run->clients[i] = grid_client_create(&loop, &cfg);

@@ -1,7 +1,9 @@
 /* gridctl end to end, as a person or a script uses it: the tree of
  * 桐梓林社区 with its columns lined up despite Chinese names, tables, JSON
  * output, edits, import errors as FILE:LINE lines, export to a file, and the
- * documented exit codes. */
+ * documented exit codes. Every gridctl here acts as the harness's district
+ * admin (itest_gridctl passes its session in GRID_TOKEN); logging in itself,
+ * roles and their limits are test_gridctl_auth.c's. */
 #include <stdio.h>
 
 #include "common/utf8.h"

@@ -144,6 +144,24 @@ static void hello(int fd)
 	grid__v1__server_frame__free_unpacked(f, NULL);
 }
 
+static void login(int fd)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__LoginRequest m = GRID__V1__LOGIN_REQUEST__INIT;
+	Grid__V1__ServerFrame *f;
+
+	m.username = (char *)ITEST_ADMIN;
+	m.password = (char *)ITEST_ADMIN_PASSWORD;
+	req.id = 2;
+	req.call_case = GRID__V1__REQUEST__CALL_LOGIN;
+	req.login = &m;
+	send_request(fd, &req);
+	f = read_frame(fd);
+	ASSERT_NOT_NULL(f);
+	ASSERT_EQ_INT(f->reply->status->code, CODE(OK));
+	grid__v1__server_frame__free_unpacked(f, NULL);
+}
+
 static void ping(int fd, uint64_t id)
 {
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
@@ -247,7 +265,7 @@ TEST(first_request_must_be_hello)
 	teardown(&f);
 }
 
-TEST(frame_limits_before_and_after_hello)
+TEST(frame_limits_before_and_after_login)
 {
 	struct fix f;
 	Grid__V1__ServerFrame *fr;
@@ -276,11 +294,7 @@ TEST(frame_limits_before_and_after_hello)
 	ASSERT(closed_by_server(fd));
 	close(fd);
 
-	/* After Hello, 100 KiB is fine (an import, say) but 1 MiB + 1 is
-	 * not. The 100 KiB frame is a Ping with padding in an unknown
-	 * field, which protobuf skips. */
-	fd = raw_connect(&f.g);
-	hello(fd);
+	/* The padded Ping below: 100 KiB, in an unknown field protobuf skips. */
 	size_t pad = 100 * 1024;
 	uint8_t *big = calloc(1, pad + 16);
 	size_t n = 0;
@@ -295,6 +309,22 @@ TEST(frame_limits_before_and_after_hello)
 	big[n++] = (uint8_t)(pad >> 14);
 	n += pad;
 	frame_put_header(hdr, (uint32_t)n);
+
+	/* After Hello but before logging in, the small limit still holds. */
+	fd = raw_connect(&f.g);
+	hello(fd);
+	send_all(fd, hdr, 4);
+	fr = read_frame(fd);
+	ASSERT_EQ_UINT(fr->reply->id, 0);
+	ASSERT_EQ_INT(fr->reply->status->code, CODE(RESOURCE_EXHAUSTED));
+	grid__v1__server_frame__free_unpacked(fr, NULL);
+	ASSERT(closed_by_server(fd));
+	close(fd);
+
+	/* Logged in, 100 KiB is fine (an import, say) but 1 MiB + 1 is not. */
+	fd = raw_connect(&f.g);
+	hello(fd);
+	login(fd);
 	send_all(fd, hdr, 4);
 	send_all(fd, big, n);
 	free(big);
@@ -429,7 +459,7 @@ TEST(many_requests_in_one_write_and_half_close)
 TEST(hello_timeout_closes_silent_peers)
 {
 	struct fix f;
-	const char *const extra[] = {"--set", "limits.hello_timeout_ms=300", NULL};
+	const char *const extra[] = {"--set", "limits.login_timeout_ms=300", NULL};
 	Grid__V1__ServerFrame *fr;
 	uint64_t t0;
 	int fd;
