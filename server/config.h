@@ -12,6 +12,37 @@
 #include "server/log.h"
 
 #define CONFIG_MAX_LEVELS 16
+#define CONFIG_MAX_HOURS 8	  /* [calendar] hours: intervals in a day */
+#define CONFIG_MAX_DATES 4096	  /* [calendar] holidays, workdays: days in each list */
+#define CONFIG_MAX_CASE_RULES 256 /* [cases] accept.LEVEL[.CATEGORY] and resolve.* keys */
+
+/* A case deadline in working time: wd working days (a working day is the
+ * length of the configured [calendar] hours of one day) plus ms, or none. */
+enum config_duration_state {
+	CONFIG_DURATION_UNSET, /* not configured: the next rule applies */
+	CONFIG_DURATION_NONE,  /* "none": no deadline */
+	CONFIG_DURATION_SET,
+};
+
+struct config_duration {
+	enum config_duration_state state;
+	uint32_t wd;
+	uint64_t ms;
+};
+
+/* [cases] accept.LEVEL[.CATEGORY] and resolve.LEVEL[.CATEGORY], one entry per
+ * (level, category) named in any of them. */
+struct config_case_rule {
+	char *level;	/* a name from [grid] levels (checked by config_check) */
+	char *category; /* "" = every category of the level */
+	struct config_duration accept, resolve;
+};
+
+/* A list of days, as days since 1970-01-01, sorted, each once. */
+struct config_dates {
+	int32_t *days;
+	uint32_t n;
+};
 
 struct config {
 	char *listen;		      /* [server] listen = HOST:PORT */
@@ -52,6 +83,19 @@ struct config {
 	char *tls_cert;	  /* [tls] cert: PEM, the server's certificate (and chain) */
 	char *tls_key;	  /* [tls] key: PEM, its private key */
 
+	char *cal_timezone;			 /* [calendar] timezone (PostgreSQL's names) */
+	uint8_t cal_days;			 /* [calendar] days: bit d-1 = ISO weekday d */
+	uint16_t cal_hours[CONFIG_MAX_HOURS][2]; /* [calendar] hours: start, end in minutes
+						    after midnight, in order, apart */
+	uint32_t cal_nhours;
+	struct config_dates cal_holidays; /* [calendar] holidays */
+	struct config_dates cal_workdays; /* [calendar] workdays: make-up working days */
+
+	struct config_duration case_accept;  /* [cases] accept: every level's default */
+	struct config_duration case_resolve; /* [cases] resolve */
+	struct config_case_rule *case_rules; /* [cases] accept.LEVEL..., resolve.LEVEL... */
+	uint32_t ncase_rules;
+
 	int ready_fd;	   /* --ready-fd only: -1 = none */
 	char *config_path; /* --config only */
 };
@@ -70,3 +114,15 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 int config_check(const struct config *c, char *err, size_t errlen);
 /* Prints every key with its current value, INI style, for --print-config. */
 void config_print(const struct config *c, FILE *f);
+
+/* Milliseconds of working time in one working day: the [calendar] hours. */
+uint64_t config_workday_ms(const struct config *c);
+/* The deadline that applies to a case of category ("" = none given) at a
+ * node of the named level: accept (resolve = false) or resolve. Looks at
+ * [cases] FIELD.LEVEL.CATEGORY, then FIELD.LEVEL, then FIELD, then the
+ * built-in default of that level name, then the built-in FIELD. Never
+ * UNSET. */
+struct config_duration config_case_duration(const struct config *c, const char *level,
+					    const char *category, bool resolve);
+/* A duration in milliseconds of working time; -1 for none. */
+int64_t config_duration_ms(const struct config *c, const struct config_duration *d);

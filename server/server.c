@@ -12,12 +12,16 @@
 
 #include "server/audit/audit.h"
 #include "server/auth/auth.h"
+#include "server/case/calendar.h"
+#include "server/case/case.h"
 #include "server/db/migrate.h"
 #include "server/db/pool.h"
+#include "server/event/event.h"
 #include "server/grid/grid.h"
 #include "server/log.h"
 #include "server/net/net.h"
 #include "server/rpc/rpc.h"
+#include "server/task/task.h"
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -55,6 +59,8 @@ static void on_notify(void *data, const char *channel, const char *payload)
 		grid_sync(s->grid);
 	else if (strcmp(channel, "auth_changed") == 0)
 		auth_on_notify(s->auth, payload);
+	else if (strcmp(channel, "grid_events") == 0)
+		event_on_notify(s->events);
 }
 
 /* After every (re)connect of the listener: catch up on what was missed. */
@@ -64,6 +70,7 @@ static void on_listener_ready(void *data)
 
 	grid_sync(s->grid);
 	auth_refresh(s->auth);
+	event_catch_up(s->events);
 }
 
 int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, char *err,
@@ -93,10 +100,18 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, ch
 		return -ECONNREFUSED;
 	r = migrate_apply(pg, err, errlen);
 	if (r >= 0)
+		r = calendar_apply(pg, cfg, err, errlen);
+	if (r >= 0)
 		r = grid_create(s, pg, &s->grid, err, errlen);
+	if (r >= 0)
+		r = event_create(s, pg, &s->events, err, errlen);
 	PQfinish(pg);
 	if (r >= 0)
 		r = auth_create(s, &s->auth, err, errlen);
+	if (r >= 0 && (r = case_create(s, &s->cases)) < 0)
+		snprintf(err, errlen, "out of memory");
+	if (r >= 0 && (r = task_create(s, &s->tasks)) < 0)
+		snprintf(err, errlen, "out of memory");
 	if (r < 0)
 		return r;
 
@@ -112,12 +127,20 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, ch
 	if (r == 0)
 		r = auth_start(s->auth);
 	if (r == 0)
+		r = case_start(s->cases);
+	if (r == 0)
+		r = task_start(s->tasks);
+	if (r == 0)
+		r = event_start(s->events);
+	if (r == 0)
 		r = audit_start(s);
+	if (r == 0)
+		r = idem_start(s);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot register the database statements: %s", strerror(-r));
 		return r;
 	}
-	static const char *const channels[] = {"grid_changed", "auth_changed", NULL};
+	static const char *const channels[] = {"grid_changed", "auth_changed", "grid_events", NULL};
 	s->listener =
 	    db_listener_create(loop, cfg->database_url, channels, on_notify, on_listener_ready, s);
 	if (!s->listener) {
@@ -158,6 +181,12 @@ static void on_pool_closed(void *data)
 	grid_destroy(s->grid);
 	s->grid = NULL;
 	auth_destroy(s->auth);
+	event_destroy(s->events);
+	s->events = NULL;
+	case_destroy(s->cases);
+	s->cases = NULL;
+	task_destroy(s->tasks);
+	s->tasks = NULL;
 	s->auth = NULL;
 	s->db = NULL;
 	close_signals(s);
@@ -171,6 +200,9 @@ static void on_net_drained(void *data)
 	s->net = NULL;
 	grid_stop(s->grid);
 	auth_stop(s->auth);
+	case_stop(s->cases);
+	task_stop(s->tasks);
+	event_stop(s->events);
 	db_listener_close(s->listener);
 	s->listener = NULL;
 	if (s->db) {
@@ -179,6 +211,12 @@ static void on_net_drained(void *data)
 		grid_destroy(s->grid);
 		s->grid = NULL;
 		auth_destroy(s->auth);
+		event_destroy(s->events);
+		s->events = NULL;
+		case_destroy(s->cases);
+		s->cases = NULL;
+		task_destroy(s->tasks);
+		s->tasks = NULL;
 		s->auth = NULL;
 		close_signals(s);
 	}

@@ -15,6 +15,9 @@ struct db_pool;
 struct net;
 struct grid;
 struct auth;
+struct cases;
+struct events;
+struct tasks;
 struct db_listener;
 
 struct server {
@@ -24,7 +27,10 @@ struct server {
 	struct net *net;
 	struct grid *grid;
 	struct auth *auth;
-	struct db_listener *listener; /* NOTIFY grid_changed, auth_changed */
+	struct cases *cases;
+	struct events *events;
+	struct tasks *tasks;
+	struct db_listener *listener; /* NOTIFY grid_changed, auth_changed, grid_events */
 	uv_signal_t sig_int;
 	uv_signal_t sig_term;
 	uint64_t started_ms;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/gridctl/args.h"
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
 #include "client/gridctl/table.h"
@@ -86,11 +87,6 @@ static const char revoke_help[] =
     "Example:\n"
     "  gridctl apikey revoke gk_7Hq2xZ9p\n";
 
-#define HELP_OPT                                                                                   \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
-
 static void apikey_json(struct json_writer *w, const Grid__V1__ApiKey *k)
 {
 	json_begin_object(w);
@@ -159,7 +155,7 @@ static int method_name(const char *s, size_t n, char *out, size_t size)
 static int apikey_create(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    HELP_OPT,
+	    ARGS_HELP_OPT,
 	    {"node", required_argument, NULL, 'n'},
 	    {"method", required_argument, NULL, 'm'},
 	    {"expires", required_argument, NULL, 'e'},
@@ -212,11 +208,8 @@ static int apikey_create(struct ctl *ctl, int argc, char **argv)
 			return opt == 'h' ? ctl_help(create_help) : CTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1)
-		return ctl_usage(ctl, cmd, "%s: want exactly one NAME", cmd);
-	cr.name = argv[optind];
-	if (!cr.name[0])
-		return ctl_usage(ctl, cmd, "%s: NAME must not be empty", cmd);
+	if (!(cr.name = args_one(ctl, cmd, argc, argv, "NAME")))
+		return CTL_EXIT_USAGE;
 	if (!node)
 		return ctl_usage(ctl, cmd, "%s: --node NODE is required (\"-\": the whole grid)",
 				 cmd);
@@ -303,7 +296,7 @@ static int apikey_create(struct ctl *ctl, int argc, char **argv)
 
 static int apikey_ls(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {"all", no_argument, NULL, 'a'}, {0}};
+	static const struct option opts[] = {ARGS_HELP_OPT, {"all", no_argument, NULL, 'a'}, {0}};
 	static const char *head[] = {"ID",	"NAME",	      "NODE",  "METHODS",
 				     "EXPIRES", "CREATED BY", "STATUS"};
 	const char *cmd = "apikey ls";
@@ -321,8 +314,8 @@ static int apikey_ls(struct ctl *ctl, int argc, char **argv)
 		else
 			return opt == 'h' ? ctl_help(ls_help) : CTL_EXIT_USAGE;
 	}
-	if (argc - optind > 0)
-		return ctl_usage(ctl, cmd, "%s: unexpected argument '%s'", cmd, argv[optind]);
+	if (args_none(ctl, cmd, argc, argv))
+		return CTL_EXIT_USAGE;
 	req.call_case = GRID__V1__REQUEST__CALL_LIST_API_KEYS;
 	req.list_api_keys = &ls;
 	r = ctl_call(ctl, &req, &reply, "api keys", NULL);
@@ -343,8 +336,7 @@ static int apikey_ls(struct ctl *ctl, int argc, char **argv)
 		goto done;
 	}
 	if (l->n_api_keys == 0) {
-		fflush(stdout);
-		fputs("gridctl: no API keys\n", stderr);
+		output_notice("no API keys");
 		goto done;
 	}
 	t = table_create(7);
@@ -375,9 +367,7 @@ static int apikey_ls(struct ctl *ctl, int argc, char **argv)
 			r = table_add_row(t, row);
 		}
 	}
-	if (r == 0)
-		r = table_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
+	r = output_table(t, &out, r);
 done:
 	table_destroy(t);
 	buf_finish(&out);
@@ -388,22 +378,21 @@ done:
 
 static int apikey_revoke(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "apikey revoke";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__RevokeApiKeyRequest rv = GRID__V1__REVOKE_API_KEY_REQUEST__INIT;
 	Grid__V1__Reply *reply = NULL;
 	char subject[160];
 	struct buf out;
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(revoke_help) : CTL_EXIT_USAGE;
+	if ((r = args_help_only(ctl, cmd, argc, argv, revoke_help)) >= 0)
+		return r;
 	if (argc - optind != 1)
 		return ctl_usage(ctl, cmd, "%s: want exactly one ID (gk_...)", cmd);
 	rv.id = argv[optind];
-	if (!rv.id[0])
-		return ctl_usage(ctl, cmd, "%s: ID must not be empty", cmd);
+	if (args_nonempty(ctl, cmd, "ID", rv.id))
+		return CTL_EXIT_USAGE;
 	snprintf(subject, sizeof(subject), "api key %s", rv.id);
 	req.call_case = GRID__V1__REQUEST__CALL_REVOKE_API_KEY;
 	req.revoke_api_key = &rv;

@@ -9,13 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/gridctl/args.h"
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
+#include "client/gridctl/pager.h"
 #include "client/gridctl/table.h"
 
 #define DEFAULT_LIMIT 100
 #define PAGE_SIZE 500
-#define MAX_PAGES 100000
 
 static const char audit_help[] =
     "Usage: gridctl audit COMMAND [ARGS...]\n"
@@ -69,11 +70,6 @@ static const char verify_help[] =
     "  gridctl audit verify\n"
     "  gridctl audit verify || mail -s 'gridd audit trail broken' ops@wuhou.example\n";
 
-#define HELP_OPT                                                                                   \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
-
 static void entry_json(struct json_writer *w, const Grid__V1__AuditEntry *e)
 {
 	json_begin_object(w);
@@ -92,32 +88,11 @@ static void entry_json(struct json_writer *w, const Grid__V1__AuditEntry *e)
 	json_end_object(w);
 }
 
-/* The entries to print: borrowed from the replies kept alongside. */
+/* The entries to print: borrowed from the pages the pager keeps. */
 struct entries {
-	Grid__V1__Reply **replies;
-	size_t nreplies;
 	const Grid__V1__AuditEntry **v;
 	size_t n, cap;
 };
-
-static void entries_finish(struct entries *e)
-{
-	for (size_t i = 0; i < e->nreplies; i++)
-		grid_client_reply_free(e->replies[i]);
-	free(e->replies);
-	free(e->v);
-}
-
-static int entries_keep(struct entries *e, Grid__V1__Reply *reply)
-{
-	Grid__V1__Reply **p = realloc(e->replies, (e->nreplies + 1) * sizeof(*p));
-
-	if (!p)
-		return -ENOMEM;
-	e->replies = p;
-	e->replies[e->nreplies++] = reply;
-	return 0;
-}
 
 static int entries_add(struct entries *e, const Grid__V1__AuditEntry *entry)
 {
@@ -155,8 +130,7 @@ static int print_entries(struct ctl *ctl, const struct entries *e)
 		return r;
 	}
 	if (e->n == 0) {
-		fflush(stdout);
-		fputs("gridctl: no audit entries\n", stderr);
+		output_notice("no audit entries");
 		return CTL_EXIT_OK;
 	}
 	t = table_create(5);
@@ -172,9 +146,7 @@ static int print_entries(struct ctl *ctl, const struct entries *e)
 		};
 		r = table_add_row(t, row);
 	}
-	if (r == 0)
-		r = table_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
+	r = output_table(t, &out, r);
 	table_destroy(t);
 	buf_finish(&out);
 	return r;
@@ -183,7 +155,7 @@ static int print_entries(struct ctl *ctl, const struct entries *e)
 static int audit_ls(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    HELP_OPT,
+	    ARGS_HELP_OPT,
 	    {"node", required_argument, NULL, 'n'},
 	    {"since", required_argument, NULL, 's'},
 	    {"until", required_argument, NULL, 'u'},
@@ -195,10 +167,10 @@ static int audit_ls(struct ctl *ctl, int argc, char **argv)
 	Grid__V1__ListAuditRequest ls = GRID__V1__LIST_AUDIT_REQUEST__INIT;
 	const Grid__V1__HelloReply *hello;
 	struct entries entries = {0};
+	struct pager pager;
 	uint32_t limit = DEFAULT_LIMIT, page_max = PAGE_SIZE;
 	bool more = false;
 	char subject[160];
-	size_t pages = 0;
 	int opt, r;
 
 	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "hn:s:u:l:", opts)) != -1) {
@@ -226,8 +198,8 @@ static int audit_ls(struct ctl *ctl, int argc, char **argv)
 			return opt == 'h' ? ctl_help(ls_help) : CTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind > 0)
-		return ctl_usage(ctl, cmd, "%s: unexpected argument '%s'", cmd, argv[optind]);
+	if (args_none(ctl, cmd, argc, argv))
+		return CTL_EXIT_USAGE;
 	if (ls.since_ms && ls.until_ms && ls.since_ms >= ls.until_ms)
 		return ctl_usage(ctl, cmd, "%s: --since must be before --until", cmd);
 	if (ls.node_code[0])
@@ -244,27 +216,16 @@ static int audit_ls(struct ctl *ctl, int argc, char **argv)
 		page_max = hello->limits->max_page_size;
 	req.call_case = GRID__V1__REQUEST__CALL_LIST_AUDIT;
 	req.list_audit = &ls;
+	pager_init(&pager, ctl, &req, &ls.page_token, subject, true);
 	for (;;) {
-		Grid__V1__Reply *reply = NULL;
+		const Grid__V1__Reply *reply;
 		const Grid__V1__AuditList *l;
 		size_t want = limit ? limit - entries.n : page_max;
 
-		if (++pages > MAX_PAGES) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server sent too many pages", NULL, 0, NULL);
-			r = CTL_EXIT_ERROR;
-			break;
-		}
 		ls.page_size = (uint32_t)(want < page_max ? want : page_max);
-		req.id = 0;
-		r = ctl_call(ctl, &req, &reply, subject, NULL);
-		if (r != CTL_EXIT_OK)
+		r = pager_next(&pager, &reply);
+		if (r != CTL_EXIT_OK || !reply)
 			break;
-		if (entries_keep(&entries, reply) < 0) {
-			grid_client_reply_free(reply);
-			r = output_oom();
-			break;
-		}
 		l = reply->list_audit;
 		for (size_t i = 0; i < l->n_entries && r == 0; i++) {
 			if (limit && entries.n == limit) {
@@ -280,42 +241,32 @@ static int audit_ls(struct ctl *ctl, int argc, char **argv)
 			more = true;
 			break;
 		}
-		if (strcmp(l->next_page_token, ls.page_token) == 0) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server repeated a page token", NULL, 0, NULL);
-			r = CTL_EXIT_ERROR;
-			break;
-		}
-		ls.page_token = l->next_page_token; /* borrowed from the kept reply */
 	}
 	if (r == CTL_EXIT_OK)
 		r = print_entries(ctl, &entries);
-	if (r == CTL_EXIT_OK && more && !ctl->json) {
-		fflush(stdout);
-		fprintf(stderr,
-			"gridctl: the newest %u entries; there are more (--limit N, or --limit 0 "
-			"for all)\n",
-			limit);
-	}
-	entries_finish(&entries);
+	if (r == CTL_EXIT_OK && more && !ctl->json)
+		output_notice("the newest %u entries; there are more (--limit N, or --limit 0 for "
+			      "all)",
+			      limit);
+	free(entries.v);
+	pager_finish(&pager);
 	return r;
 }
 
 static int audit_verify(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "audit verify";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__VerifyAuditRequest v = GRID__V1__VERIFY_AUDIT_REQUEST__INIT;
 	Grid__V1__Reply *reply = NULL;
 	const Grid__V1__VerifyAuditReply *res;
 	struct buf out;
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(verify_help) : CTL_EXIT_USAGE;
-	if (argc - optind > 0)
-		return ctl_usage(ctl, cmd, "%s: unexpected argument '%s'", cmd, argv[optind]);
+	if ((r = args_help_only(ctl, cmd, argc, argv, verify_help)) >= 0)
+		return r;
+	if (args_none(ctl, cmd, argc, argv))
+		return CTL_EXIT_USAGE;
 	req.call_case = GRID__V1__REQUEST__CALL_VERIFY_AUDIT;
 	req.verify_audit = &v;
 	r = ctl_call(ctl, &req, &reply, "audit verify", NULL);

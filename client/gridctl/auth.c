@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/gridctl/args.h"
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
 #include "client/gridctl/session.h"
@@ -85,10 +86,6 @@ static const char passwd_help[] =
     "  gridctl passwd\n"
     "  printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | gridctl passwd --password-stdin\n";
 
-#define HELP_OPT                                                                                   \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
 #define PASSWORD_STDIN_OPT                                                                         \
 	{                                                                                          \
 		"password-stdin", no_argument, NULL, 'P'                                           \
@@ -173,21 +170,7 @@ static void principal_json_fields(struct json_writer *w, const Grid__V1__Princip
 	json_string(w, p->username);
 	json_key(w, "display_name");
 	json_string(w, p->display_name);
-	json_key(w, "roles");
-	json_begin_array(w);
-	for (size_t i = 0; i < p->n_roles; i++) {
-		json_begin_object(w);
-		json_key(w, "role");
-		json_string(w, user_role_name(p->roles[i]->role));
-		json_key(w, "node_code");
-		json_string(w, p->roles[i]->node_code);
-		if (rn) {
-			json_key(w, "node_name");
-			json_string(w, rn->names ? rn->names[i] : NULL);
-		}
-		json_end_object(w);
-	}
-	json_end_array(w);
+	user_roles_json(w, p->roles, p->n_roles, rn != NULL, rn ? rn->names : NULL);
 	json_key(w, "methods");
 	json_begin_array(w);
 	for (size_t i = 0; i < p->n_methods; i++)
@@ -247,18 +230,15 @@ static void warn_shadowing(struct ctl *ctl)
 		which = "GRID_API_KEY";
 	else if (getenv("GRID_TOKEN") && *getenv("GRID_TOKEN"))
 		which = "GRID_TOKEN";
-	if (which) {
-		fflush(stdout);
-		fprintf(stderr,
-			"gridctl: warning: $%s is set and comes before the token file; unset "
-			"it to use this session\n",
-			which);
-	}
+	if (which)
+		output_notice("warning: $%s is set and comes before the token file; unset it to "
+			      "use this session",
+			      which);
 }
 
 int login_main(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, PASSWORD_STDIN_OPT, {0}};
+	static const struct option opts[] = {ARGS_HELP_OPT, PASSWORD_STDIN_OPT, {0}};
 	const char *cmd = "login";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__LoginRequest login = GRID__V1__LOGIN_REQUEST__INIT;
@@ -282,8 +262,8 @@ int login_main(struct ctl *ctl, int argc, char **argv)
 	if ((r = refuse_api_key(ctl, cmd)) != CTL_EXIT_OK)
 		return r;
 	if (argc - optind == 1) {
-		if (!argv[optind][0])
-			return ctl_usage(ctl, cmd, "%s: USERNAME must not be empty", cmd);
+		if (args_nonempty(ctl, cmd, "USERNAME", argv[optind]))
+			return CTL_EXIT_USAGE;
 		snprintf(username, sizeof(username), "%s", argv[optind]);
 	} else if (from_stdin) {
 		return ctl_usage(ctl, cmd, "%s: with --password-stdin, give the USERNAME", cmd);
@@ -324,9 +304,7 @@ int login_main(struct ctl *ctl, int argc, char **argv)
 		goto done;
 	res = reply->login;
 	if (!res->token[0] || !res->principal) {
-		output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, cmd,
-			     "the server's reply carries no session", NULL, 0, NULL);
-		r = CTL_EXIT_ERROR;
+		r = output_internal(ctl->json, cmd, "the server's reply carries no session");
 		goto done;
 	}
 	r = session_write_file(path, is_default, ctl->server, res->principal->username,
@@ -338,8 +316,7 @@ int login_main(struct ctl *ctl, int argc, char **argv)
 		end_session_quietly(ctl, NULL);
 		snprintf(msg, sizeof(msg), "cannot %s the token file %s: %s; not logged in", what,
 			 path, strerror(-r));
-		output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, NULL, msg, NULL, 0, NULL);
-		r = CTL_EXIT_ERROR;
+		r = output_internal(ctl->json, NULL, msg);
 		goto done;
 	}
 	if (old_token && strcmp(old_token, res->token) != 0)
@@ -437,13 +414,11 @@ static int remove_token_file(struct ctl *ctl, const char *path, bool *ret_remove
 	if (errno == ENOENT)
 		return CTL_EXIT_OK;
 	snprintf(msg, sizeof(msg), "cannot remove %s: %s", path, strerror(errno));
-	output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, NULL, msg, NULL, 0, NULL);
-	return CTL_EXIT_ERROR;
+	return output_internal(ctl->json, NULL, msg);
 }
 
 int logout_main(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "logout";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__AuthenticateRequest auth = GRID__V1__AUTHENTICATE_REQUEST__INIT;
@@ -451,12 +426,12 @@ int logout_main(struct ctl *ctl, int argc, char **argv)
 	Grid__V1__Reply *reply = NULL;
 	struct session *s = NULL;
 	bool removed = false;
-	int opt, r, rm;
+	int r, rm;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(logout_help) : CTL_EXIT_USAGE;
-	if (argc - optind > 0)
-		return ctl_usage(ctl, cmd, "%s: unexpected argument '%s'", cmd, argv[optind]);
+	if ((r = args_help_only(ctl, cmd, argc, argv, logout_help)) >= 0)
+		return r;
+	if (args_none(ctl, cmd, argc, argv))
+		return CTL_EXIT_USAGE;
 	if (ctl->api_key)
 		return ctl_usage(ctl, cmd,
 				 "%s: API keys are not logged out; 'gridctl apikey revoke ID' "
@@ -467,10 +442,8 @@ int logout_main(struct ctl *ctl, int argc, char **argv)
 	if (r == -ENOENT || (r == 0 && session_is_api_key(s))) {
 		/* Nothing to end; say so, but it is what was asked. */
 		session_free(s);
-		fflush(stdout);
 		if (!ctl->json)
-			fprintf(stderr, "gridctl: not logged in to %s; nothing to do\n",
-				ctl->server);
+			output_notice("not logged in to %s; nothing to do", ctl->server);
 		return ctl->json ? logout_report(ctl, false, NULL, false) : CTL_EXIT_OK;
 	}
 	if (r == -ENOMEM)
@@ -484,13 +457,10 @@ int logout_main(struct ctl *ctl, int argc, char **argv)
 	r = ctl_connect(ctl);
 	if (r != CTL_EXIT_OK) {
 		rm = remove_token_file(ctl, s->path, &removed);
-		if (removed) {
-			fflush(stdout);
-			fprintf(stderr,
-				"gridctl: removed %s, but %s could not be told: the session stays "
-				"valid there until it expires\n",
-				s->path, ctl->server);
-		}
+		if (removed)
+			output_notice("removed %s, but %s could not be told: the session stays "
+				      "valid there until it expires",
+				      s->path, ctl->server);
 		session_free(s);
 		return rm != CTL_EXIT_OK ? rm : r;
 	}
@@ -502,11 +472,8 @@ int logout_main(struct ctl *ctl, int argc, char **argv)
 		/* Expired or revoked already: only the file is left. */
 		grid_client_reply_free(reply);
 		rm = remove_token_file(ctl, s->path, &removed);
-		if (!ctl->json) {
-			fflush(stdout);
-			fprintf(stderr, "gridctl: the session with %s had ended already\n",
-				ctl->server);
-		}
+		if (!ctl->json)
+			output_notice("the session with %s had ended already", ctl->server);
 		r = rm != CTL_EXIT_OK ? rm : logout_report(ctl, false, s->path, removed);
 		session_free(s);
 		return r;
@@ -540,13 +507,10 @@ int logout_main(struct ctl *ctl, int argc, char **argv)
 		grid_client_reply_free(reply);
 	}
 	rm = remove_token_file(ctl, s->path, &removed);
-	if (removed) {
-		fflush(stdout);
-		fprintf(stderr,
-			"gridctl: removed %s, but the server did not revoke the session: it stays "
-			"valid until it expires\n",
-			s->path);
-	}
+	if (removed)
+		output_notice("removed %s, but the server did not revoke the session: it stays "
+			      "valid until it expires",
+			      s->path);
 	session_free(s);
 	if (r == CTL_EXIT_OK)
 		r = CTL_EXIT_ERROR;
@@ -637,9 +601,7 @@ static int print_principal(struct ctl *ctl, const Grid__V1__Principal *p,
 		const char *row[2] = {"server", ctl->server};
 		r = table_add_row(t, row);
 	}
-	if (r == 0)
-		r = table_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
+	r = output_table(t, &out, r);
 	table_destroy(t);
 	buf_finish(&out);
 	buf_finish(&cell);
@@ -648,18 +610,17 @@ static int print_principal(struct ctl *ctl, const Grid__V1__Principal *p,
 
 int whoami_main(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "whoami";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__WhoAmIRequest who = GRID__V1__WHO_AM_IREQUEST__INIT;
 	Grid__V1__Reply *reply = NULL;
 	struct role_names rn = {0};
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(whoami_help) : CTL_EXIT_USAGE;
-	if (argc - optind > 0)
-		return ctl_usage(ctl, cmd, "%s: unexpected argument '%s'", cmd, argv[optind]);
+	if ((r = args_help_only(ctl, cmd, argc, argv, whoami_help)) >= 0)
+		return r;
+	if (args_none(ctl, cmd, argc, argv))
+		return CTL_EXIT_USAGE;
 	req.call_case = GRID__V1__REQUEST__CALL_WHO_AM_I;
 	req.who_am_i = &who;
 	r = ctl_call(ctl, &req, &reply, NULL, NULL);
@@ -674,7 +635,7 @@ int whoami_main(struct ctl *ctl, int argc, char **argv)
 
 int passwd_main(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, PASSWORD_STDIN_OPT, {0}};
+	static const struct option opts[] = {ARGS_HELP_OPT, PASSWORD_STDIN_OPT, {0}};
 	const char *cmd = "passwd";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__ChangePasswordRequest ch = GRID__V1__CHANGE_PASSWORD_REQUEST__INIT;
@@ -689,8 +650,8 @@ int passwd_main(struct ctl *ctl, int argc, char **argv)
 		else
 			return opt == 'h' ? ctl_help(passwd_help) : CTL_EXIT_USAGE;
 	}
-	if (argc - optind > 0)
-		return ctl_usage(ctl, cmd, "%s: unexpected argument '%s'", cmd, argv[optind]);
+	if (args_none(ctl, cmd, argc, argv))
+		return CTL_EXIT_USAGE;
 	/* Connect (and authenticate) first: no point in typing passwords for
 	 * a server that is down or a session that ended. */
 	r = ctl_connect(ctl);

@@ -12,12 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/gridctl/args.h"
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
+#include "client/gridctl/pager.h"
 
 /* Far above any real roster; the server's max_frame is the real limit. */
 #define IMPORT_MAX_BYTES (256u * 1024 * 1024)
-#define MAX_PAGES 100000
 
 static const char grid_help[] =
     "Usage: gridctl grid COMMAND [ARGS...]\n"
@@ -107,7 +108,7 @@ static int read_input(struct ctl *ctl, const char *path, const char *shown, stru
 static int grid_import(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"help", no_argument, NULL, 'h'},
+	    ARGS_HELP_OPT,
 	    {"dry-run", no_argument, NULL, 'n'},
 	    {0},
 	};
@@ -130,8 +131,8 @@ static int grid_import(struct ctl *ctl, int argc, char **argv)
 	if (argc - optind != 1)
 		return ctl_usage(ctl, cmd, "%s: want exactly one FILE (\"-\" for stdin)", cmd);
 	path = argv[optind];
-	if (!*path)
-		return ctl_usage(ctl, cmd, "%s: FILE must not be empty", cmd);
+	if (args_nonempty(ctl, cmd, "FILE", path))
+		return CTL_EXIT_USAGE;
 	shown = strcmp(path, "-") == 0 ? "stdin" : path;
 
 	buf_init(&data, IMPORT_MAX_BYTES);
@@ -173,10 +174,9 @@ static int grid_import(struct ctl *ctl, int argc, char **argv)
 	}
 	if (r == CTL_EXIT_OK && imp.dry_run && !res->dry_run) {
 		/* Say so loudly: the user asked for nothing to change. */
-		output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-			     "the server did not confirm the dry run: changes may have been made",
-			     NULL, 0, NULL);
-		r = CTL_EXIT_ERROR;
+		r = output_internal(ctl->json, subject,
+				    "the server did not confirm the dry run: changes may have been "
+				    "made");
 	}
 done:
 	grid_client_reply_free(reply);
@@ -263,7 +263,7 @@ out:
 static int grid_export(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"help", no_argument, NULL, 'h'},
+	    ARGS_HELP_OPT,
 	    {"output", required_argument, NULL, 'o'},
 	    {0},
 	};
@@ -272,11 +272,10 @@ static int grid_export(struct ctl *ctl, int argc, char **argv)
 	Grid__V1__ExportGridRequest exp = GRID__V1__EXPORT_GRID_REQUEST__INIT;
 	struct sink sink = {.fd = -1};
 	const char *file = NULL;
-	Grid__V1__Reply *prev = NULL;
+	struct pager pager;
 	struct buf csv, out;
 	char subject[160];
 	uint64_t count = 0;
-	size_t pages = 0;
 	int opt, r;
 
 	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "ho:", opts)) != -1) {
@@ -291,8 +290,8 @@ static int grid_export(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage(ctl, cmd, "%s: -o wants a file name", cmd);
 	if (argc - optind == 1) {
 		exp.code = argv[optind];
-		if (!*exp.code)
-			return ctl_usage(ctl, cmd, "%s: CODE must not be empty", cmd);
+		if (args_nonempty(ctl, cmd, "CODE", exp.code))
+			return CTL_EXIT_USAGE;
 		snprintf(subject, sizeof(subject), "node %s", exp.code);
 	} else {
 		snprintf(subject, sizeof(subject), "export");
@@ -311,38 +310,20 @@ static int grid_export(struct ctl *ctl, int argc, char **argv)
 		sink.json_csv = &csv;
 	req.call_case = GRID__V1__REQUEST__CALL_EXPORT_GRID;
 	req.export_grid = &exp;
+	/* Page by page into the sink: only the last page is kept. */
+	pager_init(&pager, ctl, &req, &exp.page_token, subject, false);
 	while (r == CTL_EXIT_OK) {
-		Grid__V1__Reply *reply = NULL;
+		const Grid__V1__Reply *reply;
 		const Grid__V1__ExportGridReply *page;
 
-		if (++pages > MAX_PAGES) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server sent too many pages", NULL, 0, NULL);
-			r = CTL_EXIT_ERROR;
-			break;
-		}
-		req.id = 0;
-		r = ctl_call(ctl, &req, &reply, subject, NULL);
-		if (r != CTL_EXIT_OK)
+		r = pager_next(&pager, &reply);
+		if (r != CTL_EXIT_OK || !reply)
 			break;
 		page = reply->export_grid;
 		count += page->count;
 		r = sink_write(&sink, page->csv.data, page->csv.len);
-		if (r == CTL_EXIT_OK && page->next_page_token[0] &&
-		    strcmp(page->next_page_token, exp.page_token) == 0) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server repeated a page token", NULL, 0, NULL);
-			r = CTL_EXIT_ERROR;
-		}
-		/* exp.page_token points into prev; the next request borrows
-		 * it from this reply instead. */
-		exp.page_token = page->next_page_token;
-		grid_client_reply_free(prev);
-		prev = reply;
-		if (r != CTL_EXIT_OK || !page->next_page_token[0])
-			break;
 	}
-	exp.page_token = "";
+	pager_finish(&pager);
 	r = sink_close(&sink, r);
 	if (r != CTL_EXIT_OK)
 		goto done;
@@ -370,7 +351,6 @@ static int grid_export(struct ctl *ctl, int argc, char **argv)
 			r = output_flush(&out);
 	}
 done:
-	grid_client_reply_free(prev);
 	buf_finish(&csv);
 	buf_finish(&out);
 	return r;

@@ -33,6 +33,10 @@ struct ctl {
 	const char *api_key;	 /* --api-key; NULL = $GRID_API_KEY */
 	bool anonymous;		 /* connect without authenticating (ping, login, logout) */
 	struct session *session; /* the credential found by the first connect; owned */
+	/* Idempotency (ctl_call): --idempotency-key, NULL = a random key per
+	 * write; writes counts the writes made so far. */
+	const char *idempotency_key;
+	unsigned writes;
 };
 
 /* A command or sub-command: run gets argv[0] = its own name and parses
@@ -68,13 +72,20 @@ int ctl_parse_uint(struct ctl *ctl, const char *cmd, const char *opt, const char
 
 /* Connects unless connected. 0 or an exit code, the error printed. */
 int ctl_connect(struct ctl *ctl);
+/* The client configuration ctl_connect() uses (server address checked,
+ * TLS options), for commands that run the client on their own loop
+ * (watch). 0, or prints the usage error and returns CTL_EXIT_USAGE. */
+int ctl_client_config(struct ctl *ctl, struct grid_client_config *ret_cfg);
 
 /* Makes one call (connecting first). On an OK reply with the call's result
  * stores the reply (caller frees it with grid_client_reply_free()) and
  * returns 0; otherwise prints the error naming subject, e.g. "node WH-X"
  * (details of a failed status are printed as "<detail_prefix>:LINE:
  * field: reason", detail_prefix NULL = "gridctl"), and returns the exit
- * code. */
+ * code. A write (any call but the reads and the session's own) carries an
+ * idempotency key (req's own when set, else the next of ctl's); a call
+ * whose connection was lost or that was answered UNAVAILABLE is sent again
+ * a few times, connecting again when needed: ctl->client may change. */
 int ctl_call(struct ctl *ctl, Grid__V1__Request *req, Grid__V1__Reply **ret_reply,
 	     const char *subject, const char *detail_prefix);
 
@@ -90,6 +101,13 @@ int passwd_main(struct ctl *ctl, int argc, char **argv);
 int user_main(struct ctl *ctl, int argc, char **argv);
 int apikey_main(struct ctl *ctl, int argc, char **argv);
 int audit_main(struct ctl *ctl, int argc, char **argv);
+/* case.c, report.c */
+int case_main(struct ctl *ctl, int argc, char **argv);
+int report_main(struct ctl *ctl, int argc, char **argv);
+/* watch.c */
+int watch_main(struct ctl *ctl, int argc, char **argv);
+/* task.c */
+int task_main(struct ctl *ctl, int argc, char **argv);
 
 /* Roles on the grid, shared by user.c, auth.c and apikey.c (in user.c).
  * A grant is written ROLE@NODE, with NODE "-" for the whole grid (as "-"
@@ -101,6 +119,12 @@ const char *user_role_name(int role); /* "zone_leader"; never NULL */
 int user_parse_grant(struct ctl *ctl, const char *cmd, char *s, int *ret_role, char **ret_node);
 /* "zone_leader@WH-TZL-Z5", "district_admin@-". */
 void user_grant_text(int role, const char *node_code, char *buf, size_t size);
+/* The key "roles" and its array, an object {"role", "node_code"} a grant;
+ * with_names, each also has "node_name": names[i] (null when names is
+ * NULL). */
+struct json_writer;
+void user_roles_json(struct json_writer *w, Grid__V1__RoleGrant *const *grants, size_t n,
+		     bool with_names, const char *const *names);
 
 /* Times (in main.c). Parses WHEN for cmd's option opt: YYYY-MM-DD,
  * YYYY-MM-DDTHH:MM[:SS] (or with a space for the T), local time; or a

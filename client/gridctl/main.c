@@ -1,11 +1,13 @@
 /* gridctl: the command line of gridd. main() parses the global options,
  * dispatches to a command group (ping.c, node.c, grid.c, auth.c, user.c,
- * apikey.c, audit.c), and ends with the exit code the command returned.
- * This file also holds what every command shares: option parsing with
- * uniform messages, the connection (one per invocation, made by the first
- * call, on libgridclient's blocking API, authenticated through session.c
- * right after it opens), the one-call helper that turns every failure into
- * a message and an exit code, and reading and showing times.
+ * apikey.c, audit.c, case.c, report.c), and ends with the exit code the
+ * command returned. This file also holds what every command shares: option
+ * parsing with uniform messages, the connection (one per invocation, made
+ * by the first call, on libgridclient's blocking API, authenticated through
+ * session.c right after it opens), the one-call helper that gives every
+ * write an idempotency key, retries what was lost or refused as
+ * unavailable, and turns every failure into a message and an exit code,
+ * and reading and showing times.
  */
 #include <errno.h>
 #include <signal.h>
@@ -55,6 +57,12 @@ static const char main_help[] =
     "                                  accounts and their roles (ROLE@NODE)\n"
     "  apikey create|ls|revoke         API keys of other city systems\n"
     "  audit ls|verify                 who changed what, and whether the trail is intact\n"
+    "  case raise|show|ls|claim|accept|start|resolve|check|close|...\n"
+    "                                  cases: needs and complaints rising up the grid\n"
+    "  report cases NODE               figures on the cases of a subtree, defined\n"
+    "  task issue|show|ls|ack|done|cancel|extend|progress\n"
+    "                                  tasks down the grid, and their progress back up\n"
+    "  watch NODE                      print the events of a subtree as they happen\n"
     "  help [COMMAND]                  this text, or a command's\n"
     "\n"
     "Global options:\n"
@@ -75,6 +83,14 @@ static const char main_help[] =
     "                          replaces ~/.config)\n"
     "      --api-key KEY       act as another city system with an API key (better:\n"
     "                          $GRID_API_KEY, which 'ps' does not show)\n"
+    "      --idempotency-key KEY\n"
+    "                          send the command's write with KEY (its further writes\n"
+    "                          with KEY.2, KEY.3...): run again with the same KEY, it\n"
+    "                          changes nothing more and prints the first answer.\n"
+    "                          Without it every write gets a random key of its own;\n"
+    "                          either way a write whose connection was lost, or that\n"
+    "                          the server found unavailable, is retried a few times\n"
+    "                          with the same key and so happens once\n"
     "  -h, --help              this text; 'gridctl COMMAND --help' for a command\n"
     "  -V, --version           print gridctl's version\n"
     "\n"
@@ -107,17 +123,11 @@ static const struct {
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 	bool anonymous;
 } commands[] = {
-    {"ping", ping_main, true},
-    {"login", login_main, true},
-    {"logout", logout_main, true},
-    {"whoami", whoami_main, false},
-    {"passwd", passwd_main, false},
-    {"node", node_main, false},
-    {"grid", grid_main, false},
-    {"user", user_main, false},
-    {"apikey", apikey_main, false},
-    {"audit", audit_main, false},
-    {NULL, NULL, false},
+    {"ping", ping_main, true},	    {"login", login_main, true},    {"logout", logout_main, true},
+    {"whoami", whoami_main, false}, {"passwd", passwd_main, false}, {"node", node_main, false},
+    {"grid", grid_main, false},	    {"user", user_main, false},	    {"apikey", apikey_main, false},
+    {"audit", audit_main, false},   {"case", case_main, false},	    {"report", report_main, false},
+    {"task", task_main, false},	    {"watch", watch_main, false},   {NULL, NULL, false},
 };
 
 int ctl_help(const char *help)
@@ -300,23 +310,32 @@ int ctl_dispatch(struct ctl *ctl, const char *group, const struct ctl_command *c
 static bool use_tls;
 static const char *ca_file;
 
-int ctl_connect(struct ctl *ctl)
+int ctl_client_config(struct ctl *ctl, struct grid_client_config *ret_cfg)
 {
-	struct grid_client_config cfg = {
+	if (grid_client_check_address(ctl->server) < 0)
+		return ctl_usage(ctl, NULL, "bad server address '%s': want HOST:PORT", ctl->server);
+	if (ca_file && access(ca_file, R_OK) < 0)
+		return ctl_usage(ctl, NULL, "CA file %s: %s", ca_file, strerror(errno));
+	*ret_cfg = (struct grid_client_config){
 	    .client_name = "gridctl/" GRID_VERSION,
 	    .connect_timeout_ms = ctl->timeout_ms,
 	    .call_timeout_ms = ctl->timeout_ms,
 	    .tls = use_tls,
 	    .ca_file = ca_file,
 	};
+	return CTL_EXIT_OK;
+}
+
+int ctl_connect(struct ctl *ctl)
+{
+	struct grid_client_config cfg;
 	int r;
 
 	if (ctl->client)
 		return CTL_EXIT_OK;
-	if (grid_client_check_address(ctl->server) < 0)
-		return ctl_usage(ctl, NULL, "bad server address '%s': want HOST:PORT", ctl->server);
-	if (ca_file && access(ca_file, R_OK) < 0)
-		return ctl_usage(ctl, NULL, "CA file %s: %s", ca_file, strerror(errno));
+	r = ctl_client_config(ctl, &cfg);
+	if (r != CTL_EXIT_OK)
+		return r;
 	/* Without a credential there is no point in connecting. */
 	if (!ctl->anonymous && (r = session_require(ctl)) != CTL_EXIT_OK)
 		return r;
@@ -341,44 +360,263 @@ int ctl_connect(struct ctl *ctl)
 	return CTL_EXIT_OK;
 }
 
+/* Retrying. A request whose connection was lost before the reply came, or
+ * that the server answered UNAVAILABLE ("not done; safe to retry"), is sent
+ * again a few times, after a short wait, on a new connection when the old
+ * one is gone. A write carries an idempotency key, the same in every
+ * attempt, so that the server does it once however many times it arrives:
+ * a retry of a write that was done gets the first reply. */
+#define CALL_ATTEMPTS 5
+static const unsigned retry_wait_ms[CALL_ATTEMPTS - 1] = {100, 200, 400, 800};
+
+/* Calls bound to the connection or to the credentials rather than about
+ * the grid: never repeated behind the user's back on another connection
+ * (a login, a changed password, a subscription) and sent without a key. */
+static bool is_session_call(Grid__V1__Request__CallCase call)
+{
+	switch (call) {
+	case GRID__V1__REQUEST__CALL_HELLO:
+	case GRID__V1__REQUEST__CALL_LOGIN:
+	case GRID__V1__REQUEST__CALL_AUTHENTICATE:
+	case GRID__V1__REQUEST__CALL_LOGOUT:
+	case GRID__V1__REQUEST__CALL_CHANGE_PASSWORD:
+	case GRID__V1__REQUEST__CALL_SUBSCRIBE:
+	case GRID__V1__REQUEST__CALL_UNSUBSCRIBE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Calls that change nothing. Every call not listed is taken for a write,
+ * so that a new write is never sent without a key. */
+static bool is_read_call(Grid__V1__Request__CallCase call)
+{
+	switch (call) {
+	case GRID__V1__REQUEST__CALL_PING:
+	case GRID__V1__REQUEST__CALL_GET_NODE:
+	case GRID__V1__REQUEST__CALL_LIST_CHILDREN:
+	case GRID__V1__REQUEST__CALL_GET_SUBTREE:
+	case GRID__V1__REQUEST__CALL_GET_ANCESTORS:
+	case GRID__V1__REQUEST__CALL_FIND_NODES:
+	case GRID__V1__REQUEST__CALL_EXPORT_GRID:
+	case GRID__V1__REQUEST__CALL_WHO_AM_I:
+	case GRID__V1__REQUEST__CALL_LIST_USERS:
+	case GRID__V1__REQUEST__CALL_LIST_API_KEYS:
+	case GRID__V1__REQUEST__CALL_LIST_AUDIT:
+	case GRID__V1__REQUEST__CALL_VERIFY_AUDIT:
+	case GRID__V1__REQUEST__CALL_GET_CASE:
+	case GRID__V1__REQUEST__CALL_LIST_CASES:
+	case GRID__V1__REQUEST__CALL_CASE_REPORT:
+	case GRID__V1__REQUEST__CALL_GET_TASK:
+	case GRID__V1__REQUEST__CALL_LIST_TASKS:
+	case GRID__V1__REQUEST__CALL_LIST_ASSIGNMENTS:
+	case GRID__V1__REQUEST__CALL_TASK_PROGRESS:
+	case GRID__V1__REQUEST__CALL_LIST_EVENTS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A write the server does not make idempotent (CreateApiKey: its reply
+ * holds a secret the server does not keep): resent only when the server
+ * said it was not done, never after a reply was lost. */
+static bool is_unrepeatable_call(Grid__V1__Request__CallCase call)
+{
+	return call == GRID__V1__REQUEST__CALL_CREATE_API_KEY;
+}
+
+/* The key of the next write: --idempotency-key for the first write of the
+ * command, KEY.2, KEY.3... for the ones after it (so a script that runs the
+ * command again sends the same keys), else 16 random bytes in hex. 0, or
+ * -errno when the system has no randomness to give. */
+static int next_key(struct ctl *ctl, char *buf, size_t size)
+{
+	uint8_t raw[16];
+	size_t got = 0;
+	FILE *f;
+
+	ctl->writes++;
+	if (ctl->idempotency_key) {
+		if (ctl->writes == 1)
+			snprintf(buf, size, "%s", ctl->idempotency_key);
+		else
+			snprintf(buf, size, "%s.%u", ctl->idempotency_key, ctl->writes);
+		return 0;
+	}
+	f = fopen("/dev/urandom", "rb");
+	if (f) {
+		got = fread(raw, 1, sizeof(raw), f);
+		fclose(f);
+	}
+	if (got != sizeof(raw) || size < 2 * sizeof(raw) + 1)
+		return -EIO;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Replaces a lost connection without a word: connects and authenticates
+ * again with the credential found the first time. 0, or the status code of
+ * the failure with its message in msg (UNAVAILABLE: worth another try). */
+static status_code reconnect(struct ctl *ctl, char *msg, size_t size)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__AuthenticateRequest auth = GRID__V1__AUTHENTICATE_REQUEST__INIT;
+	Grid__V1__Reply *reply = NULL;
+	struct grid_client_config cfg;
+	status_code code = GRID__V1__CODE__CODE_OK;
+	int r;
+
+	grid_client_destroy(ctl->client);
+	ctl->client = NULL;
+	/* The address and CA file passed this check at the first connect. */
+	if (ctl_client_config(ctl, &cfg) != CTL_EXIT_OK) {
+		snprintf(msg, size, "cannot connect again");
+		return GRID__V1__CODE__CODE_INVALID_ARGUMENT;
+	}
+	ctl->client = grid_client_create(NULL, &cfg);
+	if (!ctl->client) {
+		snprintf(msg, size, "out of memory");
+		return GRID__V1__CODE__CODE_RESOURCE_EXHAUSTED;
+	}
+	r = grid_client_connect(ctl->client, ctl->server);
+	if (r == 0 && !ctl->anonymous && ctl->session) {
+		auth.token = ctl->session->secret;
+		req.call_case = GRID__V1__REQUEST__CALL_AUTHENTICATE;
+		req.authenticate = &auth;
+		r = grid_client_call(ctl->client, &req, &reply);
+	}
+	if (r < 0) {
+		code = output_code_for_errno(r);
+		/* As in ctl_connect(): a server we cannot talk to is
+		 * unavailable, unless it said something more precise. */
+		if (output_exit_code(code) == CTL_EXIT_OK ||
+		    output_exit_code(code) == CTL_EXIT_ERROR)
+			code = GRID__V1__CODE__CODE_UNAVAILABLE;
+		snprintf(msg, size, "%s", grid_client_error(ctl->client));
+	} else if (reply && reply->status->code != GRID__V1__CODE__CODE_OK) {
+		code = reply->status->code;
+		snprintf(msg, size, "connected again, but the session was refused: %s",
+			 reply->status->message);
+	}
+	grid_client_reply_free(reply);
+	if (code != GRID__V1__CODE__CODE_OK) {
+		grid_client_destroy(ctl->client);
+		ctl->client = NULL;
+	}
+	return code;
+}
+
 int ctl_call(struct ctl *ctl, Grid__V1__Request *req, Grid__V1__Reply **ret_reply,
 	     const char *subject, const char *detail_prefix)
 {
 	Grid__V1__Reply *reply = NULL;
+	char *caller_key = req->idempotency_key;
+	bool retry = !is_session_call(req->call_case);
+	char key[160], msg[600];
 	status_code code;
-	int r;
+	int r, attempt;
 
 	r = ctl_connect(ctl);
 	if (r != CTL_EXIT_OK)
 		return r;
-	r = grid_client_call(ctl->client, req, &reply);
-	if (r < 0) {
-		code = output_code_for_errno(r);
-		if (r == -EMSGSIZE)
-			output_error(ctl->json, code, subject, grid_client_error(ctl->client), NULL,
-				     0, NULL);
-		else
-			output_error(ctl->json, code, NULL, grid_client_error(ctl->client), NULL, 0,
+	if (retry && !is_read_call(req->call_case) && !(caller_key && *caller_key)) {
+		if (next_key(ctl, key, sizeof(key)) < 0) {
+			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, NULL,
+				     "cannot read /dev/urandom for an idempotency key", NULL, 0,
 				     NULL);
-		return output_exit_code(code);
+			return CTL_EXIT_ERROR;
+		}
+		req->idempotency_key = key;
 	}
-	code = reply->status->code;
-	if (code != GRID__V1__CODE__CODE_OK) {
-		output_error(ctl->json, code, subject, reply->status->message,
-			     reply->status->details, reply->status->n_details, detail_prefix);
-		r = output_exit_code(code);
-		grid_client_reply_free(reply);
-		/* A status we do not know is still a failure. */
-		return r == CTL_EXIT_OK ? CTL_EXIT_ERROR : r;
+	for (attempt = 1;; attempt++) {
+		bool last = !retry || attempt == CALL_ATTEMPTS;
+
+		if (attempt > 1)
+			sleep_ms(retry_wait_ms[attempt - 2]);
+		if (!ctl->client) {
+			code = reconnect(ctl, msg, sizeof(msg));
+			if (code != GRID__V1__CODE__CODE_OK) {
+				if (code == GRID__V1__CODE__CODE_UNAVAILABLE && !last)
+					continue;
+				output_error(ctl->json, code, NULL, msg, NULL, 0, NULL);
+				r = output_exit_code(code);
+				break;
+			}
+		}
+		req->id = 0;
+		r = grid_client_call(ctl->client, req, &reply);
+		if (r < 0) {
+			code = output_code_for_errno(r);
+			if (code == GRID__V1__CODE__CODE_UNAVAILABLE && !last &&
+			    !is_unrepeatable_call(req->call_case)) {
+				/* The connection is gone, or no longer to be trusted:
+				 * the next attempt starts a new one. */
+				grid_client_destroy(ctl->client);
+				ctl->client = NULL;
+				continue;
+			}
+			output_error(ctl->json, code, r == -EMSGSIZE ? subject : NULL,
+				     grid_client_error(ctl->client), NULL, 0, NULL);
+			r = output_exit_code(code);
+			break;
+		}
+		code = reply->status->code;
+		if (code == GRID__V1__CODE__CODE_UNAVAILABLE && !last) {
+			grid_client_reply_free(reply);
+			reply = NULL;
+			continue;
+		}
+		if (code != GRID__V1__CODE__CODE_OK) {
+			output_error(ctl->json, code, subject, reply->status->message,
+				     reply->status->details, reply->status->n_details,
+				     detail_prefix);
+			r = output_exit_code(code);
+			grid_client_reply_free(reply);
+			/* A status we do not know is still a failure. */
+			r = r == CTL_EXIT_OK ? CTL_EXIT_ERROR : r;
+			break;
+		}
+		if ((int)reply->result_case != (int)req->call_case) {
+			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
+				     "the server's reply carries no result", NULL, 0, NULL);
+			grid_client_reply_free(reply);
+			r = CTL_EXIT_ERROR;
+			break;
+		}
+		*ret_reply = reply;
+		r = CTL_EXIT_OK;
+		break;
 	}
-	if ((int)reply->result_case != (int)req->call_case) {
-		output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-			     "the server's reply carries no result", NULL, 0, NULL);
-		grid_client_reply_free(reply);
-		return CTL_EXIT_ERROR;
-	}
-	*ret_reply = reply;
-	return CTL_EXIT_OK;
+	/* The key lived on this stack: the request must not keep it. */
+	req->idempotency_key = caller_key;
+	return r;
+}
+
+/* The server keeps keys of up to 128 characters; room is left for the
+ * ".N" of a command's further writes. */
+#define KEY_MAX 100
+
+static int check_key(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > KEY_MAX)
+		return -EINVAL;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return -EINVAL;
+	return 0;
 }
 
 /* "2", "0.5", "30s": seconds, at most a day. */
@@ -398,11 +636,17 @@ static int parse_timeout(const char *s, unsigned *ret_ms)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"server", required_argument, NULL, 's'},  {"json", no_argument, NULL, 'j'},
-	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},       {"token-file", required_argument, NULL, 'T'},
-	    {"api-key", required_argument, NULL, 'K'}, {"tls", no_argument, NULL, 'S'},
-	    {"ca", required_argument, NULL, 'C'},      {0},
+	    {"server", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"token-file", required_argument, NULL, 'T'},
+	    {"api-key", required_argument, NULL, 'K'},
+	    {"tls", no_argument, NULL, 'S'},
+	    {"ca", required_argument, NULL, 'C'},
+	    {"idempotency-key", required_argument, NULL, 'I'},
+	    {0},
 	};
 	static char help_opt[] = "--help";
 	char *help_argv[] = {NULL, help_opt, NULL};
@@ -457,6 +701,14 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			use_tls = true;
+			break;
+		case 'I':
+			if (check_key(optarg) < 0)
+				return ctl_usage(&ctl, NULL,
+						 "--idempotency-key wants 1 to %d visible ASCII "
+						 "characters, not '%s'",
+						 KEY_MAX, optarg);
+			ctl.idempotency_key = optarg;
 			break;
 		case 'C':
 			if (!*optarg)

@@ -9,13 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/gridctl/args.h"
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
+#include "client/gridctl/pager.h"
 #include "client/gridctl/table.h"
 #include "client/gridctl/tree.h"
-
-/* A server that keeps sending new page tokens is not followed forever. */
-#define MAX_PAGES 100000
 
 static const char node_help[] =
     "Usage: gridctl node COMMAND [ARGS...]\n"
@@ -156,19 +155,11 @@ static const char retire_help[] =
     "  gridctl node retire WH-TZL-Z5-ZTY\n"
     "  gridctl node retire WH-TZL-Z5 --cascade\n";
 
-/* Replies of a paged list, kept until printed. */
+/* The replies of a list call: every page, or the one reply of FindNodes. */
 struct pages {
-	Grid__V1__Reply **replies;
-	size_t n, cap;
+	Grid__V1__Reply *const *replies;
+	size_t n;
 };
-
-static void pages_finish(struct pages *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		grid_client_reply_free(p->replies[i]);
-	free(p->replies);
-	memset(p, 0, sizeof(*p));
-}
 
 static const Grid__V1__NodeList *node_list(const Grid__V1__Reply *reply)
 {
@@ -209,55 +200,8 @@ static size_t pages_count(const struct pages *p)
 	return n;
 }
 
-/* Calls req until the last page; *token is the request's page_token. */
-static int fetch_pages(struct ctl *ctl, Grid__V1__Request *req, char **token, const char *subject,
-		       struct pages *ret)
-{
-	char *empty = *token;
-
-	for (;;) {
-		Grid__V1__Reply *reply = NULL;
-		const Grid__V1__NodeList *l;
-		int r;
-
-		if (ret->n == MAX_PAGES) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server sent too many pages", NULL, 0, NULL);
-			return CTL_EXIT_ERROR;
-		}
-		req->id = 0;
-		r = ctl_call(ctl, req, &reply, subject, NULL);
-		if (r != CTL_EXIT_OK)
-			return r;
-		if (ret->n == ret->cap) {
-			size_t cap = ret->cap ? ret->cap * 2 : 8;
-			Grid__V1__Reply **p = realloc(ret->replies, cap * sizeof(*p));
-
-			if (!p) {
-				grid_client_reply_free(reply);
-				return output_oom();
-			}
-			ret->replies = p;
-			ret->cap = cap;
-		}
-		ret->replies[ret->n++] = reply;
-		l = node_list(reply);
-		if (!l->next_page_token[0])
-			break;
-		if (strcmp(l->next_page_token, *token) == 0) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server repeated a page token", NULL, 0, NULL);
-			return CTL_EXIT_ERROR;
-		}
-		/* Borrowed from the reply, which lives in ret. */
-		*token = l->next_page_token;
-	}
-	*token = empty;
-	return CTL_EXIT_OK;
-}
-
 /* Every node of the pages as one JSON array. */
-static int print_json_list(struct pages *p)
+static int print_json_list(const struct pages *p)
 {
 	const Grid__V1__Node *n;
 	struct json_writer w;
@@ -277,24 +221,24 @@ static int print_json_list(struct pages *p)
 }
 
 /* The node table of ls and find. */
-static int print_table(struct pages *p, bool with_parent)
+static int print_table(const struct pages *p, bool with_parent)
 {
 	static const char *head[] = {"CODE", "LEVEL", "NAME", "LEADER", "PHONE", "CHILDREN"};
 	static const char *head_parent[] = {"CODE",   "LEVEL", "NAME",	  "PARENT",
 					    "LEADER", "PHONE", "CHILDREN"};
 	size_t ncols = with_parent ? 7 : 6;
-	struct table *t = table_create(ncols);
+	struct table *t;
 	const Grid__V1__Node *n;
 	struct buf label, out;
 	size_t i = 0, j = 0;
-	int r = t ? 0 : -ENOMEM;
+	int r;
 
 	if (pages_count(p) == 0) {
-		table_destroy(t);
-		fflush(stdout);
-		fputs("gridctl: no nodes\n", stderr);
+		output_notice("no nodes");
 		return CTL_EXIT_OK;
 	}
+	t = table_create(ncols);
+	r = t ? 0 : -ENOMEM;
 	buf_init(&label, 0);
 	buf_init(&out, 0);
 	if (r == 0) {
@@ -317,12 +261,71 @@ static int print_table(struct pages *p, bool with_parent)
 		row[k++] = children;
 		r = table_add_row(t, row);
 	}
-	if (r == 0)
-		r = table_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
+	r = output_table(t, &out, r);
 	table_destroy(t);
 	buf_finish(&label);
 	buf_finish(&out);
+	return r;
+}
+
+static int print_tree(const struct pages *p)
+{
+	struct tree *t = tree_create(3);
+	const Grid__V1__Node *n;
+	struct buf label, out;
+	size_t i = 0, j = 0;
+	int r = t ? 0 : -ENOMEM;
+
+	buf_init(&label, 0);
+	buf_init(&out, 0);
+	while (r == 0 && (n = pages_next(p, &i, &j))) {
+		const char *cells[3] = {output_node_label(n, &label), n->code, n->leader_name};
+
+		r = tree_add(t, n->code, n->parent_code, cells);
+		if (r == -EEXIST)
+			r = 0; /* the server repeated a node: draw it once */
+	}
+	if (r == 0)
+		r = tree_render(t, &out);
+	r = r == 0 ? output_flush(&out) : output_oom();
+	tree_destroy(t);
+	buf_finish(&label);
+	buf_finish(&out);
+	return r;
+}
+
+/* How a list of nodes is shown as text. */
+enum shape {
+	SHAPE_TABLE,		 /* ls */
+	SHAPE_TABLE_WITH_PARENT, /* find */
+	SHAPE_TREE,		 /* tree */
+};
+
+static int print_nodes(struct ctl *ctl, const struct pages *p, enum shape shape)
+{
+	if (ctl->json)
+		return print_json_list(p);
+	if (shape == SHAPE_TREE)
+		return print_tree(p);
+	return print_table(p, shape == SHAPE_TABLE_WITH_PARENT);
+}
+
+/* Calls req until its last page and prints the nodes of every page;
+ * *token is the request's page_token. */
+static int list_nodes(struct ctl *ctl, Grid__V1__Request *req, char **token, const char *subject,
+		      enum shape shape)
+{
+	struct pager pager;
+	int r;
+
+	pager_init(&pager, ctl, req, token, subject, true);
+	r = pager_fetch_all(&pager);
+	if (r == CTL_EXIT_OK) {
+		const struct pages pages = {pager.replies, pager.n};
+
+		r = print_nodes(ctl, &pages, shape);
+	}
+	pager_finish(&pager);
 	return r;
 }
 
@@ -386,46 +389,61 @@ static const char *subject_of(char *buf, size_t size, const char *code)
 	return buf;
 }
 
-/* A positional argument that must be a non-empty code. */
-static int want_code(struct ctl *ctl, const char *cmd, const char *what, const char *s)
+/* The node a write of add, rename, leader or mv answers with. */
+static const Grid__V1__Node *written_node(const Grid__V1__Reply *reply)
 {
-	if (!*s)
-		return ctl_usage(ctl, cmd, "%s: %s must not be empty", cmd, what);
-	return 0;
+	switch (reply->result_case) {
+	case GRID__V1__REPLY__RESULT_CREATE_NODE:
+		return reply->create_node;
+	case GRID__V1__REPLY__RESULT_RENAME_NODE:
+		return reply->rename_node;
+	case GRID__V1__REPLY__RESULT_SET_LEADER:
+		return reply->set_leader;
+	case GRID__V1__REPLY__RESULT_MOVE_NODE:
+		return reply->move_node;
+	default:
+		return NULL;
+	}
 }
 
-/* Every sub-command takes --help. */
-#define HELP_OPT                                                                                   \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
+/* Sends the write req about the node code and prints the node it answers
+ * with. */
+static int write_node(struct ctl *ctl, Grid__V1__Request *req, const char *code)
+{
+	Grid__V1__Reply *reply = NULL;
+	char subject[160];
+	int r;
+
+	r = ctl_call(ctl, req, &reply, subject_of(subject, sizeof(subject), code), NULL);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = print_node(ctl, written_node(reply), NULL, -1);
+	grid_client_reply_free(reply);
+	return r;
+}
 
 static int node_show(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "node show";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__GetNodeRequest get = GRID__V1__GET_NODE_REQUEST__INIT;
 	Grid__V1__GetAncestorsRequest anc = GRID__V1__GET_ANCESTORS_REQUEST__INIT;
 	Grid__V1__Reply *node = NULL, *path = NULL;
 	char subject[160];
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(show_help) : CTL_EXIT_USAGE;
-	if (argc - optind != 1)
-		return ctl_usage(ctl, cmd, "%s: want exactly one CODE", cmd);
-	if (want_code(ctl, cmd, "CODE", argv[optind]))
+	if ((r = args_help_only(ctl, cmd, argc, argv, show_help)) >= 0)
+		return r;
+	if (!(get.code = args_one(ctl, cmd, argc, argv, "CODE")))
 		return CTL_EXIT_USAGE;
-	subject_of(subject, sizeof(subject), argv[optind]);
+	subject_of(subject, sizeof(subject), get.code);
 
-	get.code = argv[optind];
 	req.call_case = GRID__V1__REQUEST__CALL_GET_NODE;
 	req.get_node = &get;
 	r = ctl_call(ctl, &req, &node, subject, NULL);
 	if (r != CTL_EXIT_OK)
 		return r;
-	anc.code = argv[optind];
+	anc.code = get.code;
 	req.id = 0;
 	req.call_case = GRID__V1__REQUEST__CALL_GET_ANCESTORS;
 	req.get_ancestors = &anc;
@@ -439,13 +457,12 @@ static int node_show(struct ctl *ctl, int argc, char **argv)
 
 static int node_ls(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {"all", no_argument, NULL, 'a'}, {0}};
+	static const struct option opts[] = {ARGS_HELP_OPT, {"all", no_argument, NULL, 'a'}, {0}};
 	const char *cmd = "node ls";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__ListChildrenRequest ls = GRID__V1__LIST_CHILDREN_REQUEST__INIT;
-	struct pages pages = {0};
 	char subject[160];
-	int opt, r;
+	int opt;
 
 	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "ha", opts)) != -1) {
 		if (opt == 'a')
@@ -456,7 +473,7 @@ static int node_ls(struct ctl *ctl, int argc, char **argv)
 	if (argc - optind > 1)
 		return ctl_usage(ctl, cmd, "%s: want at most one CODE", cmd);
 	if (argc - optind == 1) {
-		if (want_code(ctl, cmd, "CODE", argv[optind]))
+		if (args_nonempty(ctl, cmd, "CODE", argv[optind]))
 			return CTL_EXIT_USAGE;
 		ls.code = argv[optind];
 		subject_of(subject, sizeof(subject), ls.code);
@@ -465,43 +482,13 @@ static int node_ls(struct ctl *ctl, int argc, char **argv)
 	}
 	req.call_case = GRID__V1__REQUEST__CALL_LIST_CHILDREN;
 	req.list_children = &ls;
-	r = fetch_pages(ctl, &req, &ls.page_token, subject, &pages);
-	if (r == CTL_EXIT_OK)
-		r = ctl->json ? print_json_list(&pages) : print_table(&pages, false);
-	pages_finish(&pages);
-	return r;
-}
-
-static int print_tree(struct pages *p)
-{
-	struct tree *t = tree_create(3);
-	const Grid__V1__Node *n;
-	struct buf label, out;
-	size_t i = 0, j = 0;
-	int r = t ? 0 : -ENOMEM;
-
-	buf_init(&label, 0);
-	buf_init(&out, 0);
-	while (r == 0 && (n = pages_next(p, &i, &j))) {
-		const char *cells[3] = {output_node_label(n, &label), n->code, n->leader_name};
-
-		r = tree_add(t, n->code, n->parent_code, cells);
-		if (r == -EEXIST)
-			r = 0; /* the server repeated a node: draw it once */
-	}
-	if (r == 0)
-		r = tree_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
-	tree_destroy(t);
-	buf_finish(&label);
-	buf_finish(&out);
-	return r;
+	return list_nodes(ctl, &req, &ls.page_token, subject, SHAPE_TABLE);
 }
 
 static int node_tree(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    HELP_OPT,
+	    ARGS_HELP_OPT,
 	    {"all", no_argument, NULL, 'a'},
 	    {"depth", required_argument, NULL, 'd'},
 	    {0},
@@ -509,9 +496,8 @@ static int node_tree(struct ctl *ctl, int argc, char **argv)
 	const char *cmd = "node tree";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__GetSubtreeRequest sub = GRID__V1__GET_SUBTREE_REQUEST__INIT;
-	struct pages pages = {0};
 	char subject[160];
-	int opt, r;
+	int opt;
 
 	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "had:", opts)) != -1) {
 		if (opt == 'a') {
@@ -525,25 +511,18 @@ static int node_tree(struct ctl *ctl, int argc, char **argv)
 			return opt == 'h' ? ctl_help(tree_help) : CTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1)
-		return ctl_usage(ctl, cmd, "%s: want exactly one CODE", cmd);
-	if (want_code(ctl, cmd, "CODE", argv[optind]))
+	if (!(sub.code = args_one(ctl, cmd, argc, argv, "CODE")))
 		return CTL_EXIT_USAGE;
-	sub.code = argv[optind];
 	subject_of(subject, sizeof(subject), sub.code);
 	req.call_case = GRID__V1__REQUEST__CALL_GET_SUBTREE;
 	req.get_subtree = &sub;
-	r = fetch_pages(ctl, &req, &sub.page_token, subject, &pages);
-	if (r == CTL_EXIT_OK)
-		r = ctl->json ? print_json_list(&pages) : print_tree(&pages);
-	pages_finish(&pages);
-	return r;
+	return list_nodes(ctl, &req, &sub.page_token, subject, SHAPE_TREE);
 }
 
 static int node_find(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    HELP_OPT,
+	    ARGS_HELP_OPT,
 	    {"in", required_argument, NULL, 'i'},
 	    {"level", required_argument, NULL, 'l'},
 	    {"all", no_argument, NULL, 'a'},
@@ -553,7 +532,6 @@ static int node_find(struct ctl *ctl, int argc, char **argv)
 	const char *cmd = "node find";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__FindNodesRequest find = GRID__V1__FIND_NODES_REQUEST__INIT;
-	struct pages pages = {0};
 	Grid__V1__Reply *reply = NULL;
 	char subject[160];
 	int opt, r;
@@ -577,11 +555,8 @@ static int node_find(struct ctl *ctl, int argc, char **argv)
 			return opt == 'h' ? ctl_help(find_help) : CTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1)
-		return ctl_usage(ctl, cmd, "%s: want exactly one QUERY", cmd);
-	if (!argv[optind][0])
-		return ctl_usage(ctl, cmd, "%s: QUERY must not be empty", cmd);
-	find.query = argv[optind];
+	if (!(find.query = args_one(ctl, cmd, argc, argv, "QUERY")))
+		return CTL_EXIT_USAGE;
 	req.call_case = GRID__V1__REQUEST__CALL_FIND_NODES;
 	req.find_nodes = &find;
 	/* What can be missing is the subtree searched. */
@@ -591,9 +566,11 @@ static int node_find(struct ctl *ctl, int argc, char **argv)
 		     NULL);
 	if (r != CTL_EXIT_OK)
 		return r;
-	pages.replies = &reply;
-	pages.n = pages.cap = 1;
-	r = ctl->json ? print_json_list(&pages) : print_table(&pages, true);
+	{
+		const struct pages pages = {&reply, 1};
+
+		r = print_nodes(ctl, &pages, SHAPE_TABLE_WITH_PARENT);
+	}
 	grid_client_reply_free(reply);
 	return r;
 }
@@ -601,7 +578,7 @@ static int node_find(struct ctl *ctl, int argc, char **argv)
 static int node_add(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    HELP_OPT,
+	    ARGS_HELP_OPT,
 	    {"top", no_argument, NULL, 't'},
 	    {"level", required_argument, NULL, 'l'},
 	    {"leader", required_argument, NULL, 'L'},
@@ -611,10 +588,8 @@ static int node_add(struct ctl *ctl, int argc, char **argv)
 	const char *cmd = "node add";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__CreateNodeRequest add = GRID__V1__CREATE_NODE_REQUEST__INIT;
-	Grid__V1__Reply *reply = NULL;
 	bool top = false;
-	char subject[160];
-	int opt, r, nargs;
+	int opt, nargs;
 
 	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "htl:L:p:", opts)) != -1) {
 		switch (opt) {
@@ -643,124 +618,92 @@ static int node_add(struct ctl *ctl, int argc, char **argv)
 	if (!top) {
 		const char *parent = argv[optind++];
 
-		if (want_code(ctl, cmd, "PARENT", parent))
+		if (args_nonempty(ctl, cmd, "PARENT", parent))
 			return CTL_EXIT_USAGE;
 		if (strcmp(parent, "-") != 0)
 			add.parent_code = (char *)parent;
 	}
 	add.code = argv[optind];
 	add.name = argv[optind + 1];
-	if (want_code(ctl, cmd, "CODE", add.code) || want_code(ctl, cmd, "NAME", add.name))
+	if (args_nonempty(ctl, cmd, "CODE", add.code) || args_nonempty(ctl, cmd, "NAME", add.name))
 		return CTL_EXIT_USAGE;
 	if (add.leader_phone[0] && !add.leader_name[0])
 		return ctl_usage(ctl, cmd, "%s: --phone needs --leader", cmd);
-	subject_of(subject, sizeof(subject), add.code);
 	req.call_case = GRID__V1__REQUEST__CALL_CREATE_NODE;
 	req.create_node = &add;
-	r = ctl_call(ctl, &req, &reply, subject, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
-	r = print_node(ctl, reply->create_node, NULL, -1);
-	grid_client_reply_free(reply);
-	return r;
+	return write_node(ctl, &req, add.code);
 }
 
 static int node_rename(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "node rename";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__RenameNodeRequest ren = GRID__V1__RENAME_NODE_REQUEST__INIT;
-	Grid__V1__Reply *reply = NULL;
-	char subject[160];
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(rename_help) : CTL_EXIT_USAGE;
+	if ((r = args_help_only(ctl, cmd, argc, argv, rename_help)) >= 0)
+		return r;
 	if (argc - optind != 2)
 		return ctl_usage(ctl, cmd, "%s: want CODE NAME", cmd);
 	ren.code = argv[optind];
 	ren.name = argv[optind + 1];
-	if (want_code(ctl, cmd, "CODE", ren.code) || want_code(ctl, cmd, "NAME", ren.name))
+	if (args_nonempty(ctl, cmd, "CODE", ren.code) || args_nonempty(ctl, cmd, "NAME", ren.name))
 		return CTL_EXIT_USAGE;
-	subject_of(subject, sizeof(subject), ren.code);
 	req.call_case = GRID__V1__REQUEST__CALL_RENAME_NODE;
 	req.rename_node = &ren;
-	r = ctl_call(ctl, &req, &reply, subject, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
-	r = print_node(ctl, reply->rename_node, NULL, -1);
-	grid_client_reply_free(reply);
-	return r;
+	return write_node(ctl, &req, ren.code);
 }
 
 static int node_leader(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "node leader";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__SetLeaderRequest set = GRID__V1__SET_LEADER_REQUEST__INIT;
-	Grid__V1__Reply *reply = NULL;
-	char subject[160];
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(leader_help) : CTL_EXIT_USAGE;
+	if ((r = args_help_only(ctl, cmd, argc, argv, leader_help)) >= 0)
+		return r;
 	if (argc - optind != 2 && argc - optind != 3)
 		return ctl_usage(ctl, cmd, "%s: want CODE NAME [PHONE]", cmd);
 	set.code = argv[optind];
 	set.leader_name = argv[optind + 1];
 	if (argc - optind == 3)
 		set.leader_phone = argv[optind + 2];
-	if (want_code(ctl, cmd, "CODE", set.code))
+	if (args_nonempty(ctl, cmd, "CODE", set.code))
 		return CTL_EXIT_USAGE;
 	if (set.leader_phone[0] && !set.leader_name[0])
 		return ctl_usage(ctl, cmd, "%s: a PHONE needs a NAME", cmd);
-	subject_of(subject, sizeof(subject), set.code);
 	req.call_case = GRID__V1__REQUEST__CALL_SET_LEADER;
 	req.set_leader = &set;
-	r = ctl_call(ctl, &req, &reply, subject, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
-	r = print_node(ctl, reply->set_leader, NULL, -1);
-	grid_client_reply_free(reply);
-	return r;
+	return write_node(ctl, &req, set.code);
 }
 
 static int node_mv(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = "node mv";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__MoveNodeRequest mv = GRID__V1__MOVE_NODE_REQUEST__INIT;
-	Grid__V1__Reply *reply = NULL;
-	char subject[160];
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(mv_help) : CTL_EXIT_USAGE;
+	if ((r = args_help_only(ctl, cmd, argc, argv, mv_help)) >= 0)
+		return r;
 	if (argc - optind != 2)
 		return ctl_usage(ctl, cmd, "%s: want CODE NEW_PARENT (\"-\" for the top)", cmd);
 	mv.code = argv[optind];
-	if (want_code(ctl, cmd, "CODE", mv.code) ||
-	    want_code(ctl, cmd, "NEW_PARENT", argv[optind + 1]))
+	if (args_nonempty(ctl, cmd, "CODE", mv.code) ||
+	    args_nonempty(ctl, cmd, "NEW_PARENT", argv[optind + 1]))
 		return CTL_EXIT_USAGE;
 	if (strcmp(argv[optind + 1], "-") != 0)
 		mv.new_parent_code = argv[optind + 1];
-	subject_of(subject, sizeof(subject), mv.code);
 	req.call_case = GRID__V1__REQUEST__CALL_MOVE_NODE;
 	req.move_node = &mv;
-	r = ctl_call(ctl, &req, &reply, subject, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
-	r = print_node(ctl, reply->move_node, NULL, -1);
-	grid_client_reply_free(reply);
-	return r;
+	return write_node(ctl, &req, mv.code);
 }
 
 static int node_retire(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {"cascade", no_argument, NULL, 'c'}, {0}};
+	static const struct option opts[] = {
+	    ARGS_HELP_OPT, {"cascade", no_argument, NULL, 'c'}, {0}};
 	const char *cmd = "node retire";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__RetireNodeRequest ret = GRID__V1__RETIRE_NODE_REQUEST__INIT;
@@ -774,10 +717,7 @@ static int node_retire(struct ctl *ctl, int argc, char **argv)
 		else
 			return opt == 'h' ? ctl_help(retire_help) : CTL_EXIT_USAGE;
 	}
-	if (argc - optind != 1)
-		return ctl_usage(ctl, cmd, "%s: want exactly one CODE", cmd);
-	ret.code = argv[optind];
-	if (want_code(ctl, cmd, "CODE", ret.code))
+	if (!(ret.code = args_one(ctl, cmd, argc, argv, "CODE")))
 		return CTL_EXIT_USAGE;
 	subject_of(subject, sizeof(subject), ret.code);
 	req.call_case = GRID__V1__REQUEST__CALL_RETIRE_NODE;
@@ -785,14 +725,11 @@ static int node_retire(struct ctl *ctl, int argc, char **argv)
 	r = ctl_call(ctl, &req, &reply, subject, NULL);
 	if (r != CTL_EXIT_OK)
 		return r;
-	if (!reply->retire_node->node) {
-		output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-			     "the server's reply carries no node", NULL, 0, NULL);
-		r = CTL_EXIT_ERROR;
-	} else {
+	if (!reply->retire_node->node)
+		r = output_internal(ctl->json, subject, "the server's reply carries no node");
+	else
 		r = print_node(ctl, reply->retire_node->node, NULL,
 			       (long)reply->retire_node->retired_count);
-	}
 	grid_client_reply_free(reply);
 	return r;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,32 @@ int output_oom(void)
 	return CTL_EXIT_ERROR;
 }
 
+void output_notice(const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+	int r;
+
+	/* One line, in one write, as a single fprintf() would. */
+	buf_init(&b, 0);
+	va_start(ap, fmt);
+	r = buf_puts(&b, "gridctl: ") < 0 || buf_vprintf(&b, fmt, ap) < 0 || buf_putc(&b, '\n') < 0;
+	va_end(ap);
+	fflush(stdout);
+	if (r == 0)
+		fwrite(b.data, 1, b.len, stderr);
+	else
+		output_oom();
+	buf_finish(&b);
+}
+
+int output_table(const struct table *t, struct buf *out, int r)
+{
+	if (r == 0)
+		r = table_render(t, out);
+	return r == 0 ? output_flush(out) : output_oom();
+}
+
 int output_json_flush(struct json_writer *w, struct buf *out)
 {
 	if (json_writer_finish(w) < 0 || buf_putc(out, '\n') < 0)
@@ -277,4 +304,10 @@ void output_error(bool json, status_code code, const char *subject, const char *
 		fwrite(b.data, 1, b.len, stderr);
 	fflush(stderr);
 	buf_finish(&b);
+}
+
+int output_internal(bool json, const char *subject, const char *message)
+{
+	output_error(json, GRID__V1__CODE__CODE_INTERNAL, subject, message, NULL, 0, NULL);
+	return CTL_EXIT_ERROR;
 }

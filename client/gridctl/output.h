@@ -13,6 +13,8 @@
 #include "common/status.h"
 #include "proto/grid.pb-c.h"
 
+struct table;
+
 /* The exit code (enum ctl_exit) for a reply's status code. */
 int output_exit_code(status_code code);
 /* The status code that describes a failure of the client itself (a
@@ -41,6 +43,13 @@ int output_write(const void *p, size_t n);
 int output_flush(struct buf *out);
 /* Reports that memory ran out; returns CTL_EXIT_ERROR. */
 int output_oom(void);
+/* Says something that is not an error on stderr, after what stdout holds
+ * so far: "gridctl: <message>" and a newline. */
+void output_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Renders t into out and writes out to stdout when r is 0; otherwise (r
+ * an -ENOMEM met while filling t) reports that memory ran out. Returns the
+ * exit code. */
+int output_table(const struct table *t, struct buf *out, int r);
 /* Finishes a JSON document, adds a newline and writes it to stdout. */
 int output_json_flush(struct json_writer *w, struct buf *out);
 
@@ -51,3 +60,6 @@ int output_json_flush(struct json_writer *w, struct buf *out);
 void output_error(bool json, status_code code, const char *subject, const char *message,
 		  Grid__V1__ErrorDetail *const *details, size_t n_details,
 		  const char *detail_prefix);
+/* output_error() for a failure of gridctl's own, or of a server that
+ * broke its word (INTERNAL); returns CTL_EXIT_ERROR. */
+int output_internal(bool json, const char *subject, const char *message);

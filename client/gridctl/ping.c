@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "client/gridctl/args.h"
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
 #include "client/gridctl/table.h"
@@ -95,9 +96,7 @@ static int print_text(const struct ctl *ctl, const Grid__V1__HelloReply *h, doub
 		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]) && r == 0; i++)
 			r = table_add_row(t, rows[i]);
 	}
-	if (r == 0)
-		r = table_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
+	r = output_table(t, &out, r);
 	table_destroy(t);
 	buf_finish(&server);
 	buf_finish(&levels);
@@ -107,24 +106,17 @@ static int print_text(const struct ctl *ctl, const Grid__V1__HelloReply *h, doub
 
 int ping_main(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__Ping ping = GRID__V1__PING__INIT;
 	Grid__V1__Reply *reply = NULL;
 	const Grid__V1__HelloReply *hello;
 	uint64_t t0, t1;
-	int opt, r;
+	int r;
 
-	while ((opt = ctl_getopt(ctl, "ping", argc, argv, "h", opts)) != -1) {
-		if (opt == 'h')
-			return ctl_help(ping_help);
+	if ((r = args_help_only(ctl, "ping", argc, argv, ping_help)) >= 0)
+		return r;
+	if (args_none(ctl, "ping", argc, argv))
 		return CTL_EXIT_USAGE;
-	}
-	if (optind < argc)
-		return ctl_usage(ctl, "ping", "ping: unexpected argument '%s'", argv[optind]);
 
 	/* Connect first so that the round trip is the ping's alone. */
 	r = ctl_connect(ctl);

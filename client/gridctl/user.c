@@ -10,12 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/gridctl/args.h"
 #include "client/gridctl/gridctl.h"
 #include "client/gridctl/output.h"
+#include "client/gridctl/pager.h"
 #include "client/gridctl/session.h"
 #include "client/gridctl/table.h"
 
-#define MAX_PAGES 100000
 #define MAX_GRANTS 64
 
 static const struct {
@@ -145,11 +146,6 @@ static const char revoke_help[] =
     "  gridctl user revoke lijun zone_leader@WH-TZL-Z5\n"
     "  gridctl user revoke zhou.min evaluator@-\n";
 
-#define HELP_OPT                                                                                   \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
-
 const char *user_role_name(int role)
 {
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
@@ -197,6 +193,26 @@ void user_grant_text(int role, const char *node_code, char *buf, size_t size)
 	snprintf(buf, size, "%s@%s", user_role_name(role), node_code[0] ? node_code : "-");
 }
 
+void user_roles_json(struct json_writer *w, Grid__V1__RoleGrant *const *grants, size_t n,
+		     bool with_names, const char *const *names)
+{
+	json_key(w, "roles");
+	json_begin_array(w);
+	for (size_t i = 0; i < n; i++) {
+		json_begin_object(w);
+		json_key(w, "role");
+		json_string(w, user_role_name(grants[i]->role));
+		json_key(w, "node_code");
+		json_string(w, grants[i]->node_code);
+		if (with_names) {
+			json_key(w, "node_name");
+			json_string(w, names ? names[i] : NULL);
+		}
+		json_end_object(w);
+	}
+	json_end_array(w);
+}
+
 static void user_json(struct json_writer *w, const Grid__V1__User *u)
 {
 	json_begin_object(w);
@@ -208,17 +224,7 @@ static void user_json(struct json_writer *w, const Grid__V1__User *u)
 	json_string(w, u->phone);
 	json_key(w, "disabled");
 	json_bool(w, u->disabled);
-	json_key(w, "roles");
-	json_begin_array(w);
-	for (size_t i = 0; i < u->n_roles; i++) {
-		json_begin_object(w);
-		json_key(w, "role");
-		json_string(w, user_role_name(u->roles[i]->role));
-		json_key(w, "node_code");
-		json_string(w, u->roles[i]->node_code);
-		json_end_object(w);
-	}
-	json_end_array(w);
+	user_roles_json(w, u->roles, u->n_roles, false, NULL);
 	json_key(w, "created_at_ms");
 	json_int(w, u->created_at_ms);
 	json_end_object(w);
@@ -291,9 +297,7 @@ static int print_user(struct ctl *ctl, const Grid__V1__User *u, const char *note
 		    "created", ctl_format_time(u->created_at_ms, false, created, sizeof(created))};
 		r = table_add_row(t, row);
 	}
-	if (r == 0)
-		r = table_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
+	r = output_table(t, &out, r);
 	table_destroy(t);
 done:
 	buf_finish(&out);
@@ -301,18 +305,10 @@ done:
 	return r;
 }
 
-/* A positional USERNAME. */
-static int want_username(struct ctl *ctl, const char *cmd, const char *s)
-{
-	if (!*s)
-		return ctl_usage(ctl, cmd, "%s: USERNAME must not be empty", cmd);
-	return 0;
-}
-
 static int user_add(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    HELP_OPT,
+	    ARGS_HELP_OPT,
 	    {"name", required_argument, NULL, 'n'},
 	    {"phone", required_argument, NULL, 'p'},
 	    {"role", required_argument, NULL, 'r'},
@@ -359,10 +355,7 @@ static int user_add(struct ctl *ctl, int argc, char **argv)
 			return opt == 'h' ? ctl_help(add_help) : CTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1)
-		return ctl_usage(ctl, cmd, "%s: want exactly one USERNAME", cmd);
-	add.username = argv[optind];
-	if (want_username(ctl, cmd, add.username))
+	if (!(add.username = args_one(ctl, cmd, argc, argv, "USERNAME")))
 		return CTL_EXIT_USAGE;
 	add.roles = grant_ptrs;
 	snprintf(subject, sizeof(subject), "user %s", add.username);
@@ -387,20 +380,8 @@ static int user_add(struct ctl *ctl, int argc, char **argv)
 	return r;
 }
 
-/* Every page of ListUsers, kept until printed. */
-struct user_pages {
-	Grid__V1__Reply **replies;
-	size_t n, cap;
-};
-
-static void user_pages_finish(struct user_pages *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		grid_client_reply_free(p->replies[i]);
-	free(p->replies);
-}
-
-static int print_user_table(struct ctl *ctl, const struct user_pages *p, bool all)
+/* The users of every page of ListUsers (but the disabled ones unless all). */
+static int print_user_table(struct ctl *ctl, Grid__V1__Reply *const *pages, size_t npages, bool all)
 {
 	static const char *head[] = {"USERNAME", "NAME", "PHONE", "ROLES", "STATUS"};
 	struct table *t = table_create(5);
@@ -415,9 +396,9 @@ static int print_user_table(struct ctl *ctl, const struct user_pages *p, bool al
 
 		json_writer_init(&w, &out, false);
 		json_begin_array(&w);
-		for (size_t i = 0; i < p->n; i++)
-			for (size_t j = 0; j < p->replies[i]->list_users->n_users; j++) {
-				const Grid__V1__User *u = p->replies[i]->list_users->users[j];
+		for (size_t i = 0; i < npages; i++)
+			for (size_t j = 0; j < pages[i]->list_users->n_users; j++) {
+				const Grid__V1__User *u = pages[i]->list_users->users[j];
 
 				if (all || !u->disabled)
 					user_json(&w, u);
@@ -428,9 +409,9 @@ static int print_user_table(struct ctl *ctl, const struct user_pages *p, bool al
 	}
 	if (r == 0)
 		r = table_add_row(t, head);
-	for (size_t i = 0; i < p->n && r == 0; i++)
-		for (size_t j = 0; j < p->replies[i]->list_users->n_users && r == 0; j++) {
-			const Grid__V1__User *u = p->replies[i]->list_users->users[j];
+	for (size_t i = 0; i < npages && r == 0; i++)
+		for (size_t j = 0; j < pages[i]->list_users->n_users && r == 0; j++) {
+			const Grid__V1__User *u = pages[i]->list_users->users[j];
 
 			if (!all && u->disabled)
 				continue;
@@ -444,13 +425,10 @@ static int print_user_table(struct ctl *ctl, const struct user_pages *p, bool al
 			}
 		}
 	if (r == 0 && shown == 0) {
-		fflush(stdout);
-		fputs("gridctl: no users\n", stderr);
+		output_notice("no users");
 		goto done;
 	}
-	if (r == 0)
-		r = table_render(t, &out);
-	r = r == 0 ? output_flush(&out) : output_oom();
+	r = output_table(t, &out, r);
 done:
 	table_destroy(t);
 	buf_finish(&out);
@@ -460,14 +438,14 @@ done:
 
 static int user_ls(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {HELP_OPT, {"all", no_argument, NULL, 'a'}, {0}};
+	static const struct option opts[] = {ARGS_HELP_OPT, {"all", no_argument, NULL, 'a'}, {0}};
 	const char *cmd = "user ls";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__ListUsersRequest ls = GRID__V1__LIST_USERS_REQUEST__INIT;
-	struct user_pages pages = {0};
+	struct pager pager;
 	bool all = false;
 	char subject[160];
-	int opt, r = CTL_EXIT_OK;
+	int opt, r;
 
 	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "ha", opts)) != -1) {
 		if (opt == 'a')
@@ -490,80 +468,65 @@ static int user_ls(struct ctl *ctl, int argc, char **argv)
 		snprintf(subject, sizeof(subject), "users");
 	req.call_case = GRID__V1__REQUEST__CALL_LIST_USERS;
 	req.list_users = &ls;
-	for (;;) {
-		Grid__V1__Reply *reply = NULL;
-		const Grid__V1__UserList *l;
-
-		if (pages.n == MAX_PAGES) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server sent too many pages", NULL, 0, NULL);
-			r = CTL_EXIT_ERROR;
-			break;
-		}
-		req.id = 0;
-		r = ctl_call(ctl, &req, &reply, subject, NULL);
-		if (r != CTL_EXIT_OK)
-			break;
-		if (pages.n == pages.cap) {
-			size_t cap = pages.cap ? pages.cap * 2 : 8;
-			Grid__V1__Reply **np = realloc(pages.replies, cap * sizeof(*np));
-
-			if (!np) {
-				grid_client_reply_free(reply);
-				r = output_oom();
-				break;
-			}
-			pages.replies = np;
-			pages.cap = cap;
-		}
-		pages.replies[pages.n++] = reply;
-		l = reply->list_users;
-		if (!l->next_page_token[0])
-			break;
-		if (strcmp(l->next_page_token, ls.page_token) == 0) {
-			output_error(ctl->json, GRID__V1__CODE__CODE_INTERNAL, subject,
-				     "the server repeated a page token", NULL, 0, NULL);
-			r = CTL_EXIT_ERROR;
-			break;
-		}
-		ls.page_token = l->next_page_token; /* borrowed from the kept reply */
-	}
+	pager_init(&pager, ctl, &req, &ls.page_token, subject, true);
+	r = pager_fetch_all(&pager);
 	if (r == CTL_EXIT_OK)
-		r = print_user_table(ctl, &pages, all);
-	user_pages_finish(&pages);
+		r = print_user_table(ctl, pager.replies, pager.n, all);
+	pager_finish(&pager);
+	return r;
+}
+
+/* The account a write of disable, enable, grant or revoke answers with. */
+static const Grid__V1__User *written_user(const Grid__V1__Reply *reply)
+{
+	switch (reply->result_case) {
+	case GRID__V1__REPLY__RESULT_SET_USER_DISABLED:
+		return reply->set_user_disabled;
+	case GRID__V1__REPLY__RESULT_GRANT_ROLE:
+		return reply->grant_role;
+	case GRID__V1__REPLY__RESULT_REVOKE_ROLE:
+		return reply->revoke_role;
+	default:
+		return NULL;
+	}
+}
+
+/* Sends the write req about the account username and prints the account
+ * it answers with, note first. */
+static int write_user(struct ctl *ctl, Grid__V1__Request *req, const char *username,
+		      const char *note)
+{
+	Grid__V1__Reply *reply = NULL;
+	char subject[160];
+	int r;
+
+	snprintf(subject, sizeof(subject), "user %s", username);
+	r = ctl_call(ctl, req, &reply, subject, NULL);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = print_user(ctl, written_user(reply), note);
+	grid_client_reply_free(reply);
 	return r;
 }
 
 static int set_disabled(struct ctl *ctl, int argc, char **argv, bool disabled)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = disabled ? "user disable" : "user enable";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__SetUserDisabledRequest set = GRID__V1__SET_USER_DISABLED_REQUEST__INIT;
-	Grid__V1__Reply *reply = NULL;
-	char subject[160], note[300];
-	int opt, r;
+	char note[300];
+	int r;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(disabled ? disable_help : enable_help)
-				  : CTL_EXIT_USAGE;
-	if (argc - optind != 1)
-		return ctl_usage(ctl, cmd, "%s: want exactly one USERNAME", cmd);
-	set.username = argv[optind];
-	if (want_username(ctl, cmd, set.username))
+	if ((r = args_help_only(ctl, cmd, argc, argv, disabled ? disable_help : enable_help)) >= 0)
+		return r;
+	if (!(set.username = args_one(ctl, cmd, argc, argv, "USERNAME")))
 		return CTL_EXIT_USAGE;
 	set.disabled = disabled;
-	snprintf(subject, sizeof(subject), "user %s", set.username);
 	req.call_case = GRID__V1__REQUEST__CALL_SET_USER_DISABLED;
 	req.set_user_disabled = &set;
-	r = ctl_call(ctl, &req, &reply, subject, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
 	snprintf(note, sizeof(note), "%s %s%s", disabled ? "disabled" : "enabled", set.username,
 		 disabled ? ": it can no longer log in" : "");
-	r = print_user(ctl, reply->set_user_disabled, note);
-	grid_client_reply_free(reply);
-	return r;
+	return write_user(ctl, &req, set.username, note);
 }
 
 static int user_disable(struct ctl *ctl, int argc, char **argv)
@@ -578,27 +541,24 @@ static int user_enable(struct ctl *ctl, int argc, char **argv)
 
 static int change_role(struct ctl *ctl, int argc, char **argv, bool grant)
 {
-	static const struct option opts[] = {HELP_OPT, {0}};
 	const char *cmd = grant ? "user grant" : "user revoke";
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__GrantRoleRequest gr = GRID__V1__GRANT_ROLE_REQUEST__INIT;
 	Grid__V1__RevokeRoleRequest rv = GRID__V1__REVOKE_ROLE_REQUEST__INIT;
 	Grid__V1__RoleGrant g = GRID__V1__ROLE_GRANT__INIT;
-	Grid__V1__Reply *reply = NULL;
-	char subject[160], note[300], text[200];
+	char note[300], text[200];
 	char *node;
-	int opt, r, role;
+	int r, role;
 
-	while ((opt = ctl_getopt(ctl, cmd, argc, argv, "h", opts)) != -1)
-		return opt == 'h' ? ctl_help(grant ? grant_help : revoke_help) : CTL_EXIT_USAGE;
+	if ((r = args_help_only(ctl, cmd, argc, argv, grant ? grant_help : revoke_help)) >= 0)
+		return r;
 	if (argc - optind != 2)
 		return ctl_usage(ctl, cmd, "%s: want USERNAME ROLE@NODE", cmd);
-	if (want_username(ctl, cmd, argv[optind]) ||
+	if (args_nonempty(ctl, cmd, "USERNAME", argv[optind]) ||
 	    user_parse_grant(ctl, cmd, argv[optind + 1], &role, &node))
 		return CTL_EXIT_USAGE;
 	g.role = (Grid__V1__Role)role;
 	g.node_code = node;
-	snprintf(subject, sizeof(subject), "user %s", argv[optind]);
 	if (grant) {
 		gr.username = argv[optind];
 		gr.grant = &g;
@@ -610,15 +570,10 @@ static int change_role(struct ctl *ctl, int argc, char **argv, bool grant)
 		req.call_case = GRID__V1__REQUEST__CALL_REVOKE_ROLE;
 		req.revoke_role = &rv;
 	}
-	r = ctl_call(ctl, &req, &reply, subject, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
 	user_grant_text(role, node, text, sizeof(text));
 	snprintf(note, sizeof(note), "%s %s %s %s", grant ? "granted" : "revoked", text,
 		 grant ? "to" : "from", argv[optind]);
-	r = print_user(ctl, grant ? reply->grant_role : reply->revoke_role, note);
-	grid_client_reply_free(reply);
-	return r;
+	return write_user(ctl, &req, argv[optind], note);
 }
 
 static int user_grant(struct ctl *ctl, int argc, char **argv)

@@ -188,6 +188,9 @@ void auth_create_api_key(struct rpc_call *call)
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
 	}
+	/* Not rpc_submit: an idempotency key would keep the reply, secret and
+	 * all, in the database for a day. The secret is shown once; a client
+	 * that lost the reply revokes the key by its name and makes another. */
 	r = db_query_submit(q, rpc_time_left_ms(call), on_key_created, ck);
 	if (r < 0) {
 		sodium_memzero(ck->key, sizeof(ck->key));
@@ -267,6 +270,13 @@ struct revoke_key {
 	int64_t node;
 };
 
+static void end_key_sessions(void *data)
+{
+	struct revoke_key *rk = data;
+
+	auth_revoke_key(auth_of(rk->call), rk->params[0]);
+}
+
 static void on_key_revoked(struct db_query *q, int status, void *data)
 {
 	struct revoke_key *rk = data;
@@ -278,7 +288,12 @@ static void on_key_revoked(struct db_query *q, int status, void *data)
 		rpc_fail_db(call, status, db_query_error(q));
 		return;
 	}
-	auth_revoke_key(auth_of(call), rk->params[0]);
+	if (PQntuples(db_query_result(q, 0)) == 0) {
+		/* Revoked meanwhile; with an idempotency key this rolls back. */
+		rpc_fail(call, -EALREADY, "API key %s is already revoked", rk->params[0]);
+		return;
+	}
+	rpc_after_commit(call, end_key_sessions, rk);
 	int row = key_row(res, rk->params[0]);
 	k = row >= 0 ? key_msg(auth_of(call), rpc_arena(call), res, row) : NULL;
 	if (!k) {
@@ -313,7 +328,8 @@ static void on_key_to_revoke(struct db_query *q, int status, void *data)
 			 rk->params[0]);
 		return;
 	}
-	if (auth_db_bool(res, r, 5)) {
+	/* A retry with an idempotency key gets the first reply instead. */
+	if (auth_db_bool(res, r, 5) && !*rpc_request(call)->idempotency_key) {
 		rpc_fail(call, -EALREADY, "API key %s is already revoked", rk->params[0]);
 		return;
 	}
@@ -330,9 +346,7 @@ static void on_key_to_revoke(struct db_query *q, int status, void *data)
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
 	}
-	r = db_query_submit(rq, rpc_time_left_ms(call), on_key_revoked, rk);
-	if (r < 0)
-		rpc_fail_db(call, r, "");
+	rpc_submit(call, rq, on_key_revoked, rk);
 }
 
 void auth_revoke_api_key(struct rpc_call *call)

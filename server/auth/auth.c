@@ -20,6 +20,8 @@
 
 #include <sodium.h>
 
+#include "common/buf.h"
+
 #include "server/auth/auth_db.h"
 #include "server/auth/auth_private.h"
 #include "server/auth/perm.h"
@@ -198,6 +200,28 @@ bool auth_may_grant(const struct auth *a, const struct principal *p, int role, i
 	return false;
 }
 
+const char *auth_scope_param(struct rpc_call *call, unsigned perm)
+{
+	struct auth *a = auth_of(call);
+	struct principal *p = auth_principal(call);
+	struct buf b;
+	const char *out;
+
+	if (!p)
+		return "{}";
+	if (auth_allows(a, p, perm, NULL))
+		return NULL;
+	buf_init(&b, 0);
+	buf_putc(&b, '{');
+	for (size_t i = 0; i < p->ngrants; i++)
+		if ((perm_of_role(p->grants[i].role) & perm) && p->grants[i].node_id)
+			buf_printf(&b, "%s%" PRId64, b.len > 1 ? "," : "", p->grants[i].node_id);
+	buf_putc(&b, '}');
+	out = buf_cstr(&b) ? arena_strdup(rpc_arena(call), buf_cstr(&b)) : NULL;
+	buf_finish(&b);
+	return out ? out : "{}";
+}
+
 const char *auth_actor(const struct principal *p)
 {
 	return p && p->name ? p->name : "anonymous";
@@ -335,8 +359,12 @@ int auth_check_call(struct rpc_call *call, const struct rpc_method *m)
 		if (auth_allows(a, p, m->perm, NULL) ||
 		    ((m->flags & RPC_SCOPED) && auth_allows_somewhere(p, m->perm)))
 			return 0;
-		rpc_fail(call, -EACCES, "%s on the whole grid is not allowed for %s", m->name,
-			 auth_actor(p));
+		if (m->flags & RPC_SCOPED)
+			rpc_fail(call, -EACCES, "%s is not allowed for %s anywhere in the grid",
+				 m->name, auth_actor(p));
+		else
+			rpc_fail(call, -EACCES, "%s on the whole grid is not allowed for %s",
+				 m->name, auth_actor(p));
 		return -EACCES;
 	}
 	/* A node that does not exist is refused like one outside the caller's

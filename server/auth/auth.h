@@ -47,6 +47,10 @@ bool auth_allows(const struct auth *a, const struct principal *p, unsigned perm,
 		 const struct tree_node *n);
 /* Whether p holds perm anywhere. */
 bool auth_allows_somewhere(const struct principal *p, unsigned perm);
+/* The nodes under which the caller holds perm, as an SQL bigint[] literal
+ * ("{12,57}", "{}" for none) in the call's arena, or NULL when it holds perm
+ * on the whole grid. For SQL that checks scopes itself. */
+const char *auth_scope_param(struct rpc_call *call, unsigned perm);
 /* How the audit trail names the caller: "alice", "gk_7Hq2xZ9p", or
  * "anonymous". */
 const char *auth_actor(const struct principal *p);

@@ -8,7 +8,13 @@
 
 #define READ PERM_GRID_READ
 #define EDIT (PERM_GRID_READ | PERM_GRID_EDIT)
+#define CASES_ALL                                                                                  \
+	(PERM_CASE_RAISE | PERM_CASE_READ | PERM_CASE_HANDLE | PERM_CASE_CHECK | PERM_CASE_MANAGE)
+#define TASKS_ALL (PERM_TASK_ISSUE | PERM_TASK_READ | PERM_TASK_WORK)
 
+/* Leaders handle the cases of their cell and check those of the cells
+ * below; building heads handle and report; providers, evaluators and city
+ * systems see what concerns them; residents raise. */
 static const struct {
 	const char *name;
 	unsigned perms;
@@ -16,17 +22,22 @@ static const struct {
     [GRID__V1__ROLE__ROLE_DISTRICT_ADMIN] = {"district_admin",
 					     EDIT | PERM_GRID_ADMIN | PERM_USER_ADMIN |
 						 PERM_KEY_ADMIN | PERM_AUDIT_READ |
-						 PERM_AUDIT_VERIFY},
-    [GRID__V1__ROLE__ROLE_COMMUNITY_STAFF] = {"community_staff", EDIT | PERM_GRID_ADMIN |
-								     PERM_USER_ADMIN |
-								     PERM_AUDIT_READ},
-    [GRID__V1__ROLE__ROLE_ZONE_LEADER] = {"zone_leader", EDIT},
-    [GRID__V1__ROLE__ROLE_COURTYARD_REP] = {"courtyard_rep", EDIT},
-    [GRID__V1__ROLE__ROLE_BUILDING_HEAD] = {"building_head", EDIT},
-    [GRID__V1__ROLE__ROLE_PROVIDER_WORKER] = {"provider_worker", READ},
-    [GRID__V1__ROLE__ROLE_EVALUATOR] = {"evaluator", READ | PERM_AUDIT_READ},
-    [GRID__V1__ROLE__ROLE_RESIDENT] = {"resident", READ},
-    [GRID__V1__ROLE__ROLE_CITY_SYSTEM] = {"city_system", READ},
+						 PERM_AUDIT_VERIFY | CASES_ALL | TASKS_ALL},
+    [GRID__V1__ROLE__ROLE_COMMUNITY_STAFF] = {"community_staff",
+					      EDIT | PERM_GRID_ADMIN | PERM_USER_ADMIN |
+						  PERM_AUDIT_READ | CASES_ALL | TASKS_ALL},
+    [GRID__V1__ROLE__ROLE_ZONE_LEADER] = {"zone_leader", EDIT | CASES_ALL | TASKS_ALL},
+    [GRID__V1__ROLE__ROLE_COURTYARD_REP] = {"courtyard_rep", EDIT | CASES_ALL | TASKS_ALL},
+    [GRID__V1__ROLE__ROLE_BUILDING_HEAD] = {"building_head", EDIT | PERM_CASE_RAISE |
+								 PERM_CASE_READ | PERM_CASE_HANDLE |
+								 PERM_TASK_READ | PERM_TASK_WORK},
+    [GRID__V1__ROLE__ROLE_PROVIDER_WORKER] = {"provider_worker", READ | PERM_CASE_RAISE |
+								     PERM_CASE_READ |
+								     PERM_TASK_READ},
+    [GRID__V1__ROLE__ROLE_EVALUATOR] = {"evaluator",
+					READ | PERM_AUDIT_READ | PERM_CASE_READ | PERM_TASK_READ},
+    [GRID__V1__ROLE__ROLE_RESIDENT] = {"resident", READ | PERM_CASE_RAISE},
+    [GRID__V1__ROLE__ROLE_CITY_SYSTEM] = {"city_system", READ | PERM_CASE_RAISE | PERM_CASE_READ},
 };
 
 unsigned perm_of_role(int role)
@@ -61,9 +72,10 @@ int perm_role_parse(const char *name, int *ret_role)
 
 const char *perm_name(unsigned perm)
 {
-	static const char *const names[] = {"self",	  "grid.read",	 "grid.edit",
-					    "grid.admin", "user.admin",	 "key.admin",
-					    "audit.read", "audit.verify"};
+	static const char *const names[] = {
+	    "self",	   "grid.read",	   "grid.edit",	 "grid.admin", "user.admin",  "key.admin",
+	    "audit.read",  "audit.verify", "case.raise", "case.read",  "case.handle", "case.check",
+	    "case.manage", "task.issue",   "task.read",	 "task.work"};
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (perm & (1u << i))

@@ -17,6 +17,14 @@ enum perm {
 	PERM_KEY_ADMIN = 1 << 5,    /* API keys of other city systems */
 	PERM_AUDIT_READ = 1 << 6,   /* the audit trail */
 	PERM_AUDIT_VERIFY = 1 << 7, /* check the audit chain */
+	PERM_CASE_RAISE = 1 << 8,   /* raise a case at a node */
+	PERM_CASE_READ = 1 << 9,    /* see cases, their events, reports */
+	PERM_CASE_HANDLE = 1 << 10, /* register, void, accept, work, resolve, escalate */
+	PERM_CASE_CHECK = 1 << 11,  /* check a resolution, close, send for rework */
+	PERM_CASE_MANAGE = 1 << 12, /* send down, approve suspensions, reopen */
+	PERM_TASK_ISSUE = 1 << 13,  /* issue, cancel, extend tasks */
+	PERM_TASK_READ = 1 << 14,   /* see tasks and their progress */
+	PERM_TASK_WORK = 1 << 15,   /* acknowledge and complete assignments */
 };
 
 #define ROLE_MIN 1

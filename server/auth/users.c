@@ -186,9 +186,7 @@ static void on_user_hashed(int status, const char *hash, void *data)
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
 	}
-	r = db_query_submit(q, rpc_time_left_ms(call), on_user_created, c);
-	if (r < 0)
-		rpc_fail_db(call, r, "");
+	rpc_submit(call, q, on_user_created, c);
 }
 
 void auth_create_user(struct rpc_call *call)
@@ -381,6 +379,13 @@ struct disable {
 	const char *get_params[1];
 };
 
+static void end_sessions(void *data)
+{
+	struct disable *d = data;
+
+	auth_revoke_account(auth_of(d->call), d->account_id);
+}
+
 static void on_disabled(struct db_query *q, int status, void *data)
 {
 	struct disable *d = data;
@@ -390,7 +395,7 @@ static void on_disabled(struct db_query *q, int status, void *data)
 		return;
 	}
 	if (d->disabled)
-		auth_revoke_account(auth_of(d->call), d->account_id);
+		rpc_after_commit(d->call, end_sessions, d);
 	reply_user(d->call, db_query_result(q, 1));
 }
 
@@ -458,9 +463,7 @@ static void on_user_to_disable(struct db_query *q, int status, void *data)
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
 	}
-	r = db_query_submit(uq, rpc_time_left_ms(call), on_disabled, d);
-	if (r < 0)
-		rpc_fail_db(call, r, "");
+	rpc_submit(call, uq, on_disabled, d);
 }
 
 void auth_set_user_disabled(struct rpc_call *call)
@@ -493,16 +496,28 @@ void auth_set_user_disabled(struct rpc_call *call)
 struct grant_ctx {
 	struct rpc_call *call;
 	bool revoke;
+	int64_t account_id;
 	char role_text[8], node_text[24];
 	const char *params[4];
 	const char *get_params[1];
 };
 
+/* Sessions of the user here pick up the change before we answer. */
+static void apply_grant(void *data)
+{
+	struct grant_ctx *g = data;
+	struct auth *a = auth_of(g->call);
+
+	auth_reload_account(a, g->account_id);
+	if (g->revoke)
+		auth_revoke_grant(a, g->account_id, atoi(g->role_text),
+				  strtoll(g->node_text, NULL, 10));
+}
+
 static void on_grant_done(struct db_query *q, int status, void *data)
 {
 	struct grant_ctx *g = data;
 	PGresult *user = db_query_result(q, 1);
-	struct auth *a = auth_of(g->call);
 
 	/* The functions raise for an unknown user or a grant not held, and
 	 * then nothing was written, audit entry included. */
@@ -510,11 +525,8 @@ static void on_grant_done(struct db_query *q, int status, void *data)
 		rpc_fail_db(g->call, status, db_query_error(q));
 		return;
 	}
-	/* Sessions of the user here pick up the change before we answer. */
-	auth_reload_account(a, auth_db_i64(user, 0, USER_COL_ID));
-	if (g->revoke)
-		auth_revoke_grant(a, auth_db_i64(user, 0, USER_COL_ID), atoi(g->role_text),
-				  strtoll(g->node_text, NULL, 10));
+	g->account_id = auth_db_i64(user, 0, USER_COL_ID);
+	rpc_after_commit(g->call, apply_grant, g);
 	reply_user(g->call, user);
 }
 
@@ -557,9 +569,7 @@ static void grant_or_revoke(struct rpc_call *call, const char *username,
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
 	}
-	r = db_query_submit(q, rpc_time_left_ms(call), on_grant_done, g);
-	if (r < 0)
-		rpc_fail_db(call, r, "");
+	rpc_submit(call, q, on_grant_done, g);
 }
 
 void auth_grant_role(struct rpc_call *call)

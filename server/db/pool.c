@@ -45,7 +45,18 @@ enum conn_state {
 enum expect_kind {
 	EXPECT_PREPARE,
 	EXPECT_QUERY,
+	EXPECT_CONTROL, /* BEGIN, COMMIT, ROLLBACK */
 	EXPECT_SYNC,
+	EXPECT_PAUSE, /* an interactive transaction's first part is in */
+};
+
+/* Where an interactive transaction stands (db_query_set_interactive). */
+enum phase {
+	PHASE_SINGLE,	  /* not interactive: one batch and a Sync */
+	PHASE_OPEN,	  /* BEGIN and the first statements sent, no Sync */
+	PHASE_WAITING,	  /* their results are with the caller */
+	PHASE_COMMITTING, /* more statements, COMMIT and Sync sent */
+	PHASE_ROLLING_BACK,
 };
 
 struct expect {
@@ -87,6 +98,11 @@ struct db_query {
 	char *error;
 	char sqlstate[6];
 	bool sent;
+	bool interactive;
+	size_t hidden; /* leading statements db_query_result skips */
+	enum phase phase;
+	size_t nsent;	      /* items sent so far */
+	struct db_conn *conn; /* while interactive and in progress */
 };
 
 struct db_pool {
@@ -123,6 +139,10 @@ struct db_listener {
 };
 
 static void conn_connect(struct db_conn *c);
+static int send_control(struct db_conn *c, const char *sql);
+static int send_sync(struct db_conn *c);
+static int send_items(struct db_conn *c, struct db_query *q);
+static int conn_flush(struct db_conn *c);
 static void conn_fail(struct db_conn *c, const char *why);
 static void pool_dispatch(struct db_pool *p);
 static void query_finish(struct db_query *q, int status);
@@ -332,7 +352,21 @@ void db_query_destroy(struct db_query *q)
 
 PGresult *db_query_result(struct db_query *q, size_t i)
 {
+	i += q->hidden;
 	return i < q->n ? q->results[i] : NULL;
+}
+
+int db_query_add_first(struct db_query *q, const struct db_stmt *stmt, const char *const *params)
+{
+	int r = db_query_add(q, stmt, params);
+
+	if (r < 0)
+		return r;
+	memmove(q->items + 1, q->items, (q->n - 1) * sizeof(*q->items));
+	q->items[0].stmt = stmt;
+	q->items[0].params = params;
+	q->hidden++;
+	return 0;
 }
 
 const char *db_query_error(const struct db_query *q)
@@ -362,7 +396,8 @@ static void query_finish(struct db_query *q, int status)
 							 : "database error";
 		query_set_error(q, "", msg);
 	}
-	q->cb(q, status, q->data);
+	if (q->cb)
+		q->cb(q, status, q->data);
 	db_query_destroy(q);
 }
 
@@ -417,6 +452,46 @@ int db_query_submit(struct db_query *q, uint64_t deadline_ms, db_query_cb cb, vo
 	return 0;
 }
 
+void db_query_set_interactive(struct db_query *q)
+{
+	q->interactive = true;
+}
+
+int db_query_commit(struct db_query *q, db_query_cb cb, void *data)
+{
+	struct db_conn *c = q->conn;
+	int r;
+
+	if (!q->interactive || q->phase != PHASE_WAITING || !c)
+		return -EINVAL;
+	q->cb = cb;
+	q->data = data;
+	q->phase = PHASE_COMMITTING;
+	r = send_items(c, q);
+	if (r == 0)
+		r = send_control(c, "COMMIT");
+	if (r == 0)
+		r = send_sync(c);
+	if (r == 0)
+		r = conn_flush(c);
+	if (r < 0)
+		conn_fail(c, PQerrorMessage(c->pg));
+	return 0;
+}
+
+void db_query_rollback(struct db_query *q, db_query_cb cb, void *data)
+{
+	struct db_conn *c = q->conn;
+
+	if (!q->interactive || q->phase != PHASE_WAITING || !c)
+		return;
+	q->cb = cb;
+	q->data = data;
+	q->phase = PHASE_ROLLING_BACK;
+	if (send_control(c, "ROLLBACK") < 0 || send_sync(c) < 0 || conn_flush(c) < 0)
+		conn_fail(c, PQerrorMessage(c->pg));
+}
+
 /* --- sending ------------------------------------------------------------- */
 
 static int expect_push(struct db_conn *c, enum expect_kind kind, unsigned index)
@@ -447,11 +522,24 @@ static int conn_flush(struct db_conn *c)
 	return poll_watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0), false);
 }
 
-static int conn_send_query(struct db_conn *c, struct db_query *q)
+static int send_control(struct db_conn *c, const char *sql)
 {
-	c->nexp = 0;
-	c->iexp = 0;
-	for (size_t i = 0; i < q->n; i++) {
+	if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0))
+		return -EIO;
+	return expect_push(c, EXPECT_CONTROL, 0);
+}
+
+static int send_sync(struct db_conn *c)
+{
+	if (!PQpipelineSync(c->pg))
+		return -EIO;
+	return expect_push(c, EXPECT_SYNC, 0);
+}
+
+/* Sends the statements not sent yet. */
+static int send_items(struct db_conn *c, struct db_query *q)
+{
+	for (size_t i = q->nsent; i < q->n; i++) {
 		const struct db_stmt *st = q->items[i].stmt;
 		if (!c->prepared[st->index]) {
 			if (!PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL))
@@ -468,10 +556,35 @@ static int conn_send_query(struct db_conn *c, struct db_query *q)
 		if (expect_push(c, EXPECT_QUERY, (unsigned)i) < 0)
 			return -ENOMEM;
 	}
-	if (!PQpipelineSync(c->pg))
-		return -EIO;
-	if (expect_push(c, EXPECT_SYNC, 0) < 0)
-		return -ENOMEM;
+	q->nsent = q->n;
+	return 0;
+}
+
+static int conn_send_query(struct db_conn *c, struct db_query *q)
+{
+	int r = 0;
+
+	c->nexp = 0;
+	c->iexp = 0;
+	if (q->interactive) {
+		/* BEGIN, the statements, and a flush instead of a Sync: the
+		 * transaction stays open for what the caller adds. */
+		q->phase = PHASE_OPEN;
+		q->conn = c;
+		r = send_control(c, "BEGIN");
+		if (r == 0)
+			r = send_items(c, q);
+		if (r == 0 && !PQsendFlushRequest(c->pg))
+			r = -EIO;
+		if (r == 0)
+			r = expect_push(c, EXPECT_PAUSE, 0);
+	} else {
+		r = send_items(c, q);
+		if (r == 0)
+			r = send_sync(c);
+	}
+	if (r < 0)
+		return r;
 	q->sent = true;
 	return conn_flush(c);
 }
@@ -500,14 +613,50 @@ static void conn_query_done(struct db_conn *c)
 	struct db_query *q = c->q;
 	int status = 0;
 
+	/* A COMMIT that did not happen (an error before it, or in it) leaves
+	 * the session in a failed transaction: roll it back first. */
+	if (q->interactive && q->phase == PHASE_COMMITTING &&
+	    PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
+		q->phase = PHASE_ROLLING_BACK;
+		c->nexp = c->iexp = 0;
+		if (send_control(c, "ROLLBACK") < 0 || send_sync(c) < 0 || conn_flush(c) < 0)
+			conn_fail(c, PQerrorMessage(c->pg));
+		return;
+	}
 	c->q = NULL;
+	q->conn = NULL;
 	c->nexp = c->iexp = 0;
 	set_state(c, CONN_IDLE);
 	if (q->error)
 		status = db_errno_from_sqlstate(q->sqlstate);
+	else if (q->phase == PHASE_ROLLING_BACK)
+		status = -ECANCELED;
 	query_finish(q, status);
 	if (c->pool && !c->pool->closing)
 		pool_dispatch(c->pool);
+}
+
+/* The first part of an interactive transaction is in: hand the results to
+ * the caller, who commits or rolls back. */
+static void conn_pause(struct db_conn *c)
+{
+	struct db_query *q = c->q;
+
+	c->nexp = c->iexp = 0;
+	if (q->error) {
+		/* The server skipped the rest; end the failed transaction and
+		 * report the error when that is done. */
+		q->phase = PHASE_ROLLING_BACK;
+		if (send_sync(c) < 0 || send_control(c, "ROLLBACK") < 0 || send_sync(c) < 0 ||
+		    conn_flush(c) < 0)
+			conn_fail(c, PQerrorMessage(c->pg));
+		return;
+	}
+	q->phase = PHASE_WAITING;
+	q->cb(q, 0, q->data);
+	/* A caller that neither committed nor rolled back gets a rollback. */
+	if (c->q == q && q->phase == PHASE_WAITING)
+		db_query_rollback(q, NULL, NULL);
 }
 
 /* Consumes every result that has arrived. Returns <0 when the connection
@@ -518,6 +667,10 @@ static int conn_read_results(struct db_conn *c)
 		struct expect *e = &c->exp[c->iexp];
 		PGresult *res;
 
+		if (e->kind == EXPECT_PAUSE) {
+			conn_pause(c);
+			return 0;
+		}
 		if (PQisBusy(c->pg))
 			return 0;
 		res = PQgetResult(c->pg);
@@ -535,6 +688,8 @@ static int conn_read_results(struct db_conn *c)
 			PQclear(res);
 			if (st != PGRES_PIPELINE_SYNC)
 				return -EPROTO;
+			if (++c->iexp < c->nexp)
+				continue; /* a rollback follows */
 			conn_query_done(c);
 			return 0;
 		}

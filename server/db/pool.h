@@ -76,16 +76,36 @@ struct db_query *db_query_create(struct db_pool *pool);
 /* Appends a statement. params (stmt->nparams text values, NULL = SQL NULL)
  * are borrowed until the callback returns. */
 int db_query_add(struct db_query *q, const struct db_stmt *stmt, const char *const *params);
+/* Puts a statement before the others, hidden from db_query_result's
+ * numbering (statement 0 stays the caller's first). For wrappers such as the
+ * idempotency check. Before submitting. */
+int db_query_add_first(struct db_query *q, const struct db_stmt *stmt, const char *const *params);
 /* Queues the query. deadline_ms is relative to now (0 = pool default).
  * On success the pool owns q, calls cb exactly once, and frees q when cb
  * returns; cb may run before this returns (when the connection breaks while
  * the query is being sent), so set up what cb needs first. On failure
  * (-EAGAIN: the pool is down) q is freed and cb never runs. */
 int db_query_submit(struct db_query *q, uint64_t deadline_ms, db_query_cb cb, void *data);
+/* Interactive transactions, for writes that need their results before they
+ * can finish (an idempotent write stores the reply it built from them):
+ * the statements run inside BEGIN; when their results are in, cb runs with
+ * the transaction still open, and must end it before returning, with
+ * db_query_commit (after adding more statements with db_query_add, if any)
+ * or db_query_rollback; otherwise it is rolled back. cb_end then runs once
+ * the transaction is over, with its status (-ECANCELED after a rollback),
+ * and q is freed after it. An error in the first part rolls back at once
+ * and reaches cb with that error (cb_end never runs then). Set before
+ * submitting. */
+void db_query_set_interactive(struct db_query *q);
+int db_query_commit(struct db_query *q, db_query_cb cb_end, void *data);
+/* cb_end may be NULL. */
+void db_query_rollback(struct db_query *q, db_query_cb cb_end, void *data);
+
 /* Destroys a query that was never submitted. Accepts NULL. */
 void db_query_destroy(struct db_query *q);
 
-/* Inside the callback: the result of statement i (borrowed), or NULL. */
+/* Inside the callback: the result of statement i (borrowed), or NULL.
+ * Statements added with db_query_add_first are not counted. */
 PGresult *db_query_result(struct db_query *q, size_t i);
 /* Inside the callback of a failed query: a message for people, and the
  * SQLSTATE ("" when the failure was not PostgreSQL's). Borrowed. */

@@ -549,9 +549,7 @@ void grid_import(struct rpc_call *call)
 		rpc_fail(call, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = db_query_submit(q, rpc_time_left_ms(call), on_import_done, call);
-	if (r < 0)
-		rpc_fail_db(call, r, "");
+	rpc_submit(call, q, on_import_done, call);
 out:
 	free(sorted);
 	htab_finish(&im.by_code);

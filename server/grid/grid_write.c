@@ -95,9 +95,7 @@ static void submit(struct rpc_call *call, enum grid_stmt stmt, const char **para
 		rpc_fail(call, r, "out of memory");
 		return;
 	}
-	r = db_query_submit(q, rpc_time_left_ms(call), on_write_done, ctx);
-	if (r < 0)
-		rpc_fail_db(call, r, "");
+	rpc_submit(call, q, on_write_done, ctx);
 }
 
 static const char **params_new(struct rpc_call *call, size_t n)

@@ -150,9 +150,14 @@ static void conn_shut(struct conn *c)
 void conn_close(struct conn *c, const char *reason)
 {
 	if (!c->closing) {
+		const struct conn_watcher *w = c->watcher;
+
 		c->closing = true;
 		log_info("event=conn_close conn=%" PRIu64 " reason=%s inflight=%u", c->id, reason,
 			 c->inflight);
+		c->watcher = NULL;
+		if (w)
+			w->on_close(c, c->watcher_data);
 		buf_finish(&c->stash);
 		if (c->close_after_flush && c->tls && !c->tls_failed && c->out.len > 0 &&
 		    !tls_conn_established(c->tls)) {
@@ -198,6 +203,17 @@ static void on_timer(uv_timer_t *t)
 void conn_set_ready(struct conn *c)
 {
 	c->ready = true;
+}
+
+void conn_set_watcher(struct conn *c, const struct conn_watcher *w, void *data)
+{
+	c->watcher = w;
+	c->watcher_data = data;
+}
+
+size_t conn_unsent(const struct conn *c)
+{
+	return c->out.len + c->cipher.len + c->sending.len;
 }
 
 struct principal *conn_principal(const struct conn *c)
@@ -493,8 +509,11 @@ static void on_write(uv_write_t *req, int status)
 	if (status < 0) {
 		c->close_after_flush = false;
 		conn_close(c, uv_err_name(status));
-	} else if (c->out.len > 0 || c->closing || c->draining) {
-		mark_dirty(c);
+	} else {
+		if (c->watcher && c->watcher->on_written && !c->closing)
+			c->watcher->on_written(c, c->watcher_data);
+		if (c->out.len > 0 || c->closing || c->draining)
+			mark_dirty(c);
 	}
 	conn_unref(c);
 }

@@ -4,11 +4,13 @@
  * A connection is never freed inside its own callbacks. It is reference
  * counted: the socket holds one reference until its close callback, every
  * request in flight holds one. conn_close marks it closing; the last unref
- * frees it. rpc.c is the caller of everything below.
+ * frees it. rpc.c is the caller of everything below, server/event/ of the
+ * watcher (live events pushed outside of replies).
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -43,6 +45,22 @@ void conn_set_principal(struct conn *c, struct principal *p);
 
 /* A request of this connection finished (its reply, if any, is queued). */
 void conn_request_done(struct conn *c);
+
+/* A module that keeps state about a connection beyond single requests (the
+ * live event subscriptions of server/event/) watches it. on_written runs
+ * each time a write to the socket completes, so that output held back
+ * while the connection was behind can go out now; on_close runs once, when
+ * the connection starts to close, so that everything pointing at it lets
+ * go (nothing may be sent from it). One watcher per connection; NULL
+ * removes it. w and data are borrowed until removed or on_close ran. */
+struct conn_watcher {
+	void (*on_written)(struct conn *c, void *data);
+	void (*on_close)(struct conn *c, void *data);
+};
+void conn_set_watcher(struct conn *c, const struct conn_watcher *w, void *data);
+/* Bytes queued for the peer and not yet written to the socket: what
+ * counts against max_outbuf. */
+size_t conn_unsent(const struct conn *c);
 
 /* Sends a connection-level error (a Reply with id 0 and this status), then
  * closes once it is written (or after a short linger). */

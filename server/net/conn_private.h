@@ -13,6 +13,7 @@
 #include "common/frame.h"
 #include "common/list.h"
 
+struct conn_watcher;
 struct net;
 struct net_addr;
 struct tls_conn;
@@ -40,6 +41,9 @@ struct conn {
 	uint64_t last_active;	     /* loop ms of the last frame */
 	bool ready;		     /* Hello done */
 	struct principal *principal; /* NULL until Login or Authenticate */
+	/* Another module's interest in the connection: conn_set_watcher() */
+	const struct conn_watcher *watcher;
+	void *watcher_data;
 	bool reading;
 	bool paused; /* too many requests in flight */
 	bool closing;

@@ -6,9 +6,12 @@
 #include "server/audit/audit.h"
 #include "server/auth/auth.h"
 #include "server/auth/perm.h"
+#include "server/case/case.h"
+#include "server/event/event.h"
 #include "server/grid/grid.h"
 #include "server/rpc/rpc.h"
 #include "server/rpc/session.h"
+#include "server/task/task.h"
 
 #define CALL(name) GRID__V1__REQUEST__CALL_##name
 
@@ -33,6 +36,18 @@ TARGET(retire_node, code)
 TARGET(list_users, node_code)
 TARGET(create_api_key, node_code)
 TARGET(list_audit, node_code)
+TARGET(raise_case, node_code)
+TARGET(list_cases, node_code)
+TARGET(claim_case, node_code)
+TARGET(case_report, node_code)
+TARGET(subscribe, node_code)
+TARGET(list_events, node_code)
+TARGET(issue_task, node_code)
+TARGET(list_tasks, node_code)
+TARGET(list_assignments, node_code)
+TARGET(acknowledge_assignment, node_code)
+TARGET(complete_assignment, node_code)
+TARGET(task_progress, node_code)
 
 static const char *target_grant_role(const Grid__V1__Request *r)
 {
@@ -83,6 +98,59 @@ const struct rpc_method rpc_methods[] = {
     {CALL(REVOKE_API_KEY), "RevokeApiKey", auth_revoke_api_key, W | S, PERM_KEY_ADMIN, NULL},
     {CALL(LIST_AUDIT), "ListAudit", audit_list, S, PERM_AUDIT_READ, target_list_audit},
     {CALL(VERIFY_AUDIT), "VerifyAudit", audit_verify, S, PERM_AUDIT_VERIFY, NULL},
+
+    /* Cases (server/case/). Calls naming a case number are checked in SQL
+     * against the caller's part of the grid (RPC_SCOPED: a permission
+     * somewhere is enough to ask). */
+    {CALL(RAISE_CASE), "RaiseCase", case_raise, W, PERM_CASE_RAISE, target_raise_case},
+    {CALL(GET_CASE), "GetCase", case_get, S, PERM_CASE_READ | PERM_CASE_RAISE, NULL},
+    {CALL(LIST_CASES), "ListCases", case_list, 0, PERM_CASE_READ, target_list_cases},
+    {CALL(REGISTER_CASE), "RegisterCase", case_register, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(VOID_CASE), "VoidCase", case_void, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(ACCEPT_CASE), "AcceptCase", case_accept, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(START_CASE), "StartCase", case_start_work, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(RESOLVE_CASE), "ResolveCase", case_resolve, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(CHECK_CASE), "CheckCase", case_check, W | S, PERM_CASE_CHECK, NULL},
+    {CALL(CLOSE_CASE), "CloseCase", case_close, W | S, PERM_CASE_CHECK | PERM_CASE_HANDLE, NULL},
+    {CALL(REWORK_CASE), "ReworkCase", case_rework, W | S, PERM_CASE_CHECK, NULL},
+    {CALL(ESCALATE_CASE), "EscalateCase", case_escalate, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(SEND_DOWN_CASE), "SendDownCase", case_send_down, W | S, PERM_CASE_MANAGE, NULL},
+    {CALL(SUSPEND_CASE), "SuspendCase", case_suspend, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(RESUME_CASE), "ResumeCase", case_resume, W | S, PERM_CASE_HANDLE, NULL},
+    {CALL(REOPEN_CASE), "ReopenCase", case_reopen, W | S, PERM_CASE_MANAGE, NULL},
+    {CALL(CASE_CALLBACK), "CaseCallback", case_callback, W | S, PERM_CASE_HANDLE | PERM_CASE_RAISE,
+     NULL},
+    {CALL(CLAIM_CASE), "ClaimCase", case_claim, W, PERM_CASE_HANDLE, target_claim_case},
+    {CALL(CASE_REPORT), "CaseReport", case_report, 0, PERM_CASE_READ, target_case_report},
+
+    /* Tasks (server/task/). Assignments are about their node. Calls naming
+     * only a task id load it and check its node in the handler (RPC_SCOPED:
+     * a permission somewhere is enough to ask), as does TaskProgress
+     * without a node. */
+    {CALL(ISSUE_TASK), "IssueTask", task_issue, W, PERM_TASK_ISSUE, target_issue_task},
+    {CALL(GET_TASK), "GetTask", task_get, S, PERM_TASK_READ, NULL},
+    {CALL(LIST_TASKS), "ListTasks", task_list, S, PERM_TASK_READ, target_list_tasks},
+    {CALL(LIST_ASSIGNMENTS), "ListAssignments", task_list_assignments, S, PERM_TASK_READ,
+     target_list_assignments},
+    {CALL(ACKNOWLEDGE_ASSIGNMENT), "AcknowledgeAssignment", task_acknowledge, W, PERM_TASK_WORK,
+     target_acknowledge_assignment},
+    {CALL(COMPLETE_ASSIGNMENT), "CompleteAssignment", task_complete, W, PERM_TASK_WORK,
+     target_complete_assignment},
+    {CALL(CANCEL_TASK), "CancelTask", task_cancel, W | S, PERM_TASK_ISSUE, NULL},
+    {CALL(EXTEND_TASK), "ExtendTask", task_extend, W | S, PERM_TASK_ISSUE, NULL},
+    {CALL(TASK_PROGRESS), "TaskProgress", task_progress, S, PERM_TASK_READ, target_task_progress},
+
+    /* Events (server/event/). Either right opens a subtree's events; which
+     * ones the caller then sees is decided per event (case.read for case
+     * events, task.read for task events). */
+    {CALL(SUBSCRIBE), "Subscribe", event_subscribe, 0, PERM_CASE_READ | PERM_TASK_READ,
+     target_subscribe},
+    {CALL(UNSUBSCRIBE), "Unsubscribe", event_unsubscribe, 0, PERM_SELF, NULL},
+    {CALL(LIST_EVENTS), "ListEvents", event_list, 0, PERM_CASE_READ | PERM_TASK_READ,
+     target_list_events},
+
+    /* Test builds only: a whole-grid administrator moves the clock. */
+    {CALL(ADVANCE_CLOCK), "AdvanceClock", session_advance_clock, 0, PERM_GRID_ADMIN, NULL},
 };
 
 const size_t rpc_nmethods = sizeof(rpc_methods) / sizeof(rpc_methods[0]);

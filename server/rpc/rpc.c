@@ -18,18 +18,7 @@
  * bounded. */
 #define MAX_DETAILS 1000
 
-struct rpc_call {
-	struct arena arena;
-	struct conn *conn;
-	struct server *srv;
-	const struct rpc_method *method;
-	Grid__V1__Request *req;
-	Grid__V1__Status status;
-	Grid__V1__ErrorDetail **details;
-	size_t ndetails, capdetails;
-	uint64_t start_ns;
-	uint64_t deadline; /* loop ms */
-};
+#include "server/rpc/rpc_private.h"
 
 static const struct rpc_method *method_by_call[512];
 
@@ -221,6 +210,15 @@ static void send_reply(struct rpc_call *call, void *result)
 
 void rpc_reply(struct rpc_call *call, void *result)
 {
+	/* A write with an idempotency key stores its result before the
+	 * reply goes out (idempotency.c comes back to rpc_reply_now). */
+	if (call->idem && idem_reply(call, result))
+		return;
+	rpc_reply_now(call, result);
+}
+
+void rpc_reply_now(struct rpc_call *call, void *result)
+{
 	call->status.code = GRID__V1__CODE__CODE_OK;
 	call->status.message = (char *)"";
 	send_reply(call, result);
@@ -240,6 +238,9 @@ void rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
 	va_end(ap);
 	if (!call->status.message)
 		call->status.message = (char *)"out of memory";
+	/* Nothing is stored for a failure: its transaction rolls back. */
+	if (call->idem)
+		idem_abandon(call);
 	send_reply(call, NULL);
 	log_call(call);
 	call_free(call);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/arena.h"
+#include "server/db/pool.h"
 #include "proto/rpc.pb-c.h"
 
 struct conn;
@@ -70,6 +71,22 @@ void rpc_reply(struct rpc_call *call, void *result);
 /* Ends the call with the status for err and a message (printf format). */
 void rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Runs the query of a write (instead of db_query_submit): when the request
+ * carries an idempotency key, inside a transaction that also records the
+ * key and, when cb calls rpc_reply, the result, so that a retry gets the
+ * same reply and changes nothing. cb must end the call (rpc_reply or
+ * rpc_fail) before it returns. On a failure to submit the call is ended
+ * here. */
+void rpc_submit(struct rpc_call *call, struct db_query *q, db_query_cb cb, void *data);
+/* From cb of rpc_submit, before rpc_reply: runs fn(data) once the write is
+ * committed (at once when it already is), and not at all when the commit
+ * fails. For effects outside the database, such as revoking sessions. */
+void rpc_after_commit(struct rpc_call *call, void (*fn)(void *data), void *data);
+/* Registers the idempotency statements (server.c, once the pool exists). */
+int idem_start(struct server *srv);
+/* Removes keys older than a day, a batch at a time (the sweeper). */
+void idem_expire(struct server *srv);
+
 /* Ends a call whose database query failed (status from db_query_cb or a
  * failed submit), with a message fit for the caller: retry advice for
  * UNAVAILABLE, the uncertainty of a timeout, the database's own words for

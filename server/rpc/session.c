@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "grid_version.h"
+#include "server/clock.h"
 #include "server/config.h"
 #include "server/net/conn.h"
 #include "server/rpc/rpc.h"
@@ -54,6 +55,30 @@ void session_hello(struct rpc_call *call)
 	out->n_level_names = cfg->nlevels;
 	out->level_names = (char **)cfg->levels;
 	conn_set_ready(rpc_conn(call));
+	rpc_reply(call, out);
+}
+
+void session_advance_clock(struct rpc_call *call)
+{
+	const Grid__V1__AdvanceClockRequest *in = rpc_request(call)->advance_clock;
+	Grid__V1__ClockReply *out = arena_new(rpc_arena(call), Grid__V1__ClockReply);
+	int r;
+
+	if (!out) {
+		rpc_fail(call, -ENOMEM, "out of memory");
+		return;
+	}
+	r = clock_advance(in->advance_ms);
+	if (r == -ENOSYS) {
+		rpc_fail(call, r, "the clock moves only in test builds (gridd-testclock)");
+		return;
+	}
+	if (r < 0) {
+		rpc_fail(call, r, "the clock moves forward only");
+		return;
+	}
+	grid__v1__clock_reply__init(out);
+	out->now_ms = clock_now_ms();
 	rpc_reply(call, out);
 }
 

@@ -126,7 +126,8 @@ static void bootstrap_admin(const char *url, const char *const *extra)
 		for (size_t i = 0; i < 4; i++)
 			argv[n++] = cheap_hash[i];
 	for (; extra && *extra && n < 62; extra++)
-		argv[n++] = *extra;
+		if (strcmp(*extra, "--itest-testclock") != 0)
+			argv[n++] = *extra;
 	argv[n] = NULL;
 	ASSERT(pipe(fds) == 0);
 	fflush(stdout);
@@ -155,9 +156,18 @@ static void bootstrap_admin(const char *url, const char *const *extra)
 	ASSERT_MSG(have, "gridd bootstrap-admin failed");
 }
 
+/* "--itest-testclock" in extra: run gridd-testclock instead of gridd. */
+static bool wants_testclock(const char *const *extra)
+{
+	for (; extra && *extra; extra++)
+		if (strcmp(*extra, "--itest-testclock") == 0)
+			return true;
+	return false;
+}
+
 void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const *extra)
 {
-	const char *gridd = env_or_fail("GRIDD");
+	const char *gridd = env_or_fail(wants_testclock(extra) ? "GRIDD_TESTCLOCK" : "GRIDD");
 	const char *argv[64];
 	char fdarg[16];
 	int fds[2], n = 0;
@@ -179,7 +189,8 @@ void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const
 		for (size_t i = 0; i < 4; i++)
 			argv[n++] = cheap_hash[i];
 	for (; extra && *extra && n < 62; extra++)
-		argv[n++] = *extra;
+		if (strcmp(*extra, "--itest-testclock") != 0)
+			argv[n++] = *extra;
 	argv[n] = NULL;
 
 	memset(g, 0, sizeof(*g));
@@ -258,6 +269,32 @@ int itest_gridd_stop(struct itest_gridd *g)
 	return -1;
 }
 
+void itest_setup(struct itest_fix *f, const char *const *extra, unsigned flags)
+{
+	struct grid_client *c;
+
+	itest_db_create(&f->db);
+	itest_gridd_start(&f->g, f->db.url, extra);
+	f->admin = NULL;
+	if (!(flags & (ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN)))
+		return;
+	c = itest_connect(&f->g);
+	if (flags & ITEST_WITH_SAMPLE)
+		itest_import_file(c, itest_sample_csv());
+	if (flags & ITEST_WITH_ADMIN)
+		f->admin = c;
+	else
+		grid_client_destroy(c);
+}
+
+void itest_teardown(struct itest_fix *f)
+{
+	grid_client_destroy(f->admin);
+	f->admin = NULL;
+	ASSERT_EQ_INT(itest_gridd_stop(&f->g), 0);
+	itest_db_drop(&f->db);
+}
+
 struct grid_client *itest_connect_anonymous(const struct itest_gridd *g)
 {
 	struct grid_client_config cfg = {.client_name = "itest", .call_timeout_ms = 30000};
@@ -304,16 +341,11 @@ int itest_authenticate(struct grid_client *c, const char *token)
 {
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__AuthenticateRequest m = GRID__V1__AUTHENTICATE_REQUEST__INIT;
-	Grid__V1__Reply *r;
-	int code;
 
 	m.token = (char *)token;
 	req.call_case = GRID__V1__REQUEST__CALL_AUTHENTICATE;
 	req.authenticate = &m;
-	r = itest_call(c, &req);
-	code = itest_code(r);
-	grid_client_reply_free(r);
-	return code;
+	return itest_code_free(itest_call(c, &req));
 }
 
 void itest_create_user(struct grid_client *c, const char *username, const char *password, int role,
@@ -355,6 +387,56 @@ Grid__V1__Reply *itest_call(struct grid_client *c, Grid__V1__Request *req)
 int itest_code(const Grid__V1__Reply *r)
 {
 	return r->status ? (int)r->status->code : 0;
+}
+
+int itest_code_free(Grid__V1__Reply *r)
+{
+	int code = itest_code(r);
+
+	grid_client_reply_free(r);
+	return code;
+}
+
+void itest_ping(struct grid_client *c)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__Ping p = GRID__V1__PING__INIT;
+	Grid__V1__Reply *r;
+
+	req.call_case = GRID__V1__REQUEST__CALL_PING;
+	req.ping = &p;
+	r = itest_call(c, &req);
+	ASSERT_EQ_INT(itest_code(r), GRID__V1__CODE__CODE_OK);
+	ASSERT(r->ping->server_time_ms > 1700000000000LL);
+	grid_client_reply_free(r);
+}
+
+Grid__V1__Reply *itest_get_node_reply(struct grid_client *c, const char *code)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__GetNodeRequest m = GRID__V1__GET_NODE_REQUEST__INIT;
+
+	m.code = (char *)code;
+	req.call_case = GRID__V1__REQUEST__CALL_GET_NODE;
+	req.get_node = &m;
+	return itest_call(c, &req);
+}
+
+int itest_get_node(struct grid_client *c, const char *code)
+{
+	return itest_code_free(itest_get_node_reply(c, code));
+}
+
+int itest_rename_node(struct grid_client *c, const char *code, const char *name)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__RenameNodeRequest m = GRID__V1__RENAME_NODE_REQUEST__INIT;
+
+	m.code = (char *)code;
+	m.name = (char *)name;
+	req.call_case = GRID__V1__REQUEST__CALL_RENAME_NODE;
+	req.rename_node = &m;
+	return itest_code_free(itest_call(c, &req));
 }
 
 static char *read_file(const char *path, size_t *ret_len)
@@ -407,14 +489,26 @@ void itest_import_file(struct grid_client *c, const char *path)
 	free(data);
 }
 
+int itest_count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
 const char *itest_tmpdir(void)
 {
 	static char dir[512];
 
 	if (!dir[0]) {
 		const char *t = getenv("TMPDIR");
-		snprintf(dir, sizeof(dir), "%s/gridtest-%d", t && *t ? t : "/tmp", (int)getpid());
-		mkdir(dir, 0700);
+		/* A fresh directory each run: one left behind by an earlier run
+		 * with the same pid must not be reused. */
+		snprintf(dir, sizeof(dir), "%s/gridtest-%d-XXXXXX", t && *t ? t : "/tmp",
+			 (int)getpid());
+		ASSERT_NOT_NULL(mkdtemp(dir));
 	}
 	return dir;
 }

@@ -30,6 +30,20 @@ struct itest_gridd {
 	char admin_token[128]; /* a session of the bootstrap admin */
 };
 
+/* What most cases start from (itest_setup): a database of their own with a
+ * gridd on it and, when asked, a client of the admin. */
+struct itest_fix {
+	struct itest_db db;
+	struct itest_gridd g;
+	struct grid_client *admin; /* with ITEST_WITH_ADMIN; else NULL */
+};
+
+/* Flags of itest_setup(). */
+enum {
+	ITEST_WITH_SAMPLE = 1 << 0, /* the sample grid imported (itest_sample_csv()) */
+	ITEST_WITH_ADMIN = 1 << 1,  /* f->admin: connected, logged in as ITEST_ADMIN */
+};
+
 /* The first district admin every test database gets (whole grid). */
 #define ITEST_ADMIN "admin"
 #define ITEST_ADMIN_PASSWORD "itest-admin-password"
@@ -47,12 +61,20 @@ char *itest_sql(const char *url, const char *sql);
  * terminated list, may be NULL). Waits until it listens. A database without
  * accounts first gets ITEST_ADMIN (gridd bootstrap-admin); g->admin_token
  * is a fresh session of it. Password hashing runs with cheap limits unless
- * extra sets them. */
+ * extra sets them. "--itest-testclock" in extra starts gridd-testclock
+ * (GRIDD_TESTCLOCK), whose clock AdvanceClock moves. */
 void itest_gridd_start(struct itest_gridd *g, const char *url, const char *const *extra);
 /* SIGTERM and wait; returns the exit status (-1 when killed by a signal). */
 int itest_gridd_stop(struct itest_gridd *g);
 /* True while the process runs. */
 bool itest_gridd_alive(struct itest_gridd *g);
+
+/* A fresh database and gridd on it (extra as for itest_gridd_start), with
+ * what flags (ITEST_WITH_*) ask for. */
+void itest_setup(struct itest_fix *f, const char *const *extra, unsigned flags);
+/* Closes f->admin, stops gridd asserting that it exits 0, and drops the
+ * database. */
+void itest_teardown(struct itest_fix *f);
 
 /* A connected blocking client logged in as ITEST_ADMIN; fails the test
  * when it cannot connect or log in. */
@@ -73,6 +95,16 @@ void itest_create_user(struct grid_client *c, const char *username, const char *
 Grid__V1__Reply *itest_call(struct grid_client *c, Grid__V1__Request *req);
 /* The status code of a reply. */
 int itest_code(const Grid__V1__Reply *r);
+/* The status code of r, which it frees: for calls whose answer is only
+ * their code, ASSERT_EQ_INT(itest_code_free(itest_call(c, &req)), 0). */
+int itest_code_free(Grid__V1__Reply *r);
+/* Pings through c and asserts a Pong with the server's clock. */
+void itest_ping(struct grid_client *c);
+/* GetNode code: the reply (caller frees), or only its status code. */
+Grid__V1__Reply *itest_get_node_reply(struct grid_client *c, const char *code);
+int itest_get_node(struct grid_client *c, const char *code);
+/* RenameNode code to name; returns the status code. */
+int itest_rename_node(struct grid_client *c, const char *code, const char *name);
 
 /* Imports a CSV file or text through ImportGrid and asserts it succeeded. */
 void itest_import_file(struct grid_client *c, const char *path);
@@ -90,6 +122,8 @@ int itest_gridctl(const struct itest_gridd *g, const char *stdin_text, char **re
 int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const char *stdin_text,
 		      char **ret_out, char **ret_err, const char *const *args);
 
+/* The number of newline characters in s. */
+int itest_count_lines(const char *s);
 /* Milliseconds of a monotonic clock. */
 uint64_t itest_now_ms(void);
 /* A temporary directory for this test process (removed by scripts/test's

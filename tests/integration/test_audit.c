@@ -10,42 +10,6 @@
 #define CODE(x) GRID__V1__CODE__CODE_##x
 #define ROLE(x) GRID__V1__ROLE__ROLE_##x
 
-struct fix {
-	struct itest_db db;
-	struct itest_gridd g;
-	struct grid_client *admin;
-};
-
-static void setup(struct fix *f)
-{
-	itest_db_create(&f->db);
-	itest_gridd_start(&f->g, f->db.url, NULL);
-	f->admin = itest_connect(&f->g);
-	itest_import_file(f->admin, itest_sample_csv());
-}
-
-static void teardown(struct fix *f)
-{
-	grid_client_destroy(f->admin);
-	ASSERT_EQ_INT(itest_gridd_stop(&f->g), 0);
-	itest_db_drop(&f->db);
-}
-
-static int rename_node(struct grid_client *c, const char *code, const char *name)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__RenameNodeRequest m = GRID__V1__RENAME_NODE_REQUEST__INIT;
-
-	m.code = (char *)code;
-	m.name = (char *)name;
-	req.call_case = GRID__V1__REQUEST__CALL_RENAME_NODE;
-	req.rename_node = &m;
-	Grid__V1__Reply *r = itest_call(c, &req);
-	int code_ = itest_code(r);
-	grid_client_reply_free(r);
-	return code_;
-}
-
 static Grid__V1__Reply *verify(struct grid_client *c)
 {
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
@@ -72,7 +36,7 @@ static Grid__V1__Reply *list(struct grid_client *c, const char *node, uint32_t n
 
 /* Runs SQL as the database superuser with the append-only triggers off,
  * as someone tampering by hand would. */
-static void tamper(struct fix *f, const char *sql)
+static void tamper(struct itest_fix *f, const char *sql)
 {
 	char buf[1024];
 
@@ -83,17 +47,17 @@ static void tamper(struct fix *f, const char *sql)
 
 TEST(every_write_is_recorded)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	itest_create_user(f.admin, "tzl", "tzl-password-1", ROLE(COMMUNITY_STAFF), "WH-TZL");
 	struct grid_client *staff = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(staff, "tzl", "tzl-password-1", NULL), 0);
-	ASSERT_EQ_INT(rename_node(staff, "WH-TZL-Z5-FCD", "芳草地小区"), 0);
+	ASSERT_EQ_INT(itest_rename_node(staff, "WH-TZL-Z5-FCD", "芳草地小区"), 0);
 	/* A refused write leaves nothing. */
-	ASSERT_EQ_INT(rename_node(staff, "WH-YLDL", "x"), CODE(PERMISSION_DENIED));
-	ASSERT_EQ_INT(rename_node(staff, "WH-TZL-Z5-FCD", ""), CODE(INVALID_ARGUMENT));
+	ASSERT_EQ_INT(itest_rename_node(staff, "WH-YLDL", "x"), CODE(PERMISSION_DENIED));
+	ASSERT_EQ_INT(itest_rename_node(staff, "WH-TZL-Z5-FCD", ""), CODE(INVALID_ARGUMENT));
 
 	r = list(f.admin, "", 10);
 	ASSERT_EQ_INT(itest_code(r), 0);
@@ -131,15 +95,15 @@ TEST(every_write_is_recorded)
 	ASSERT_EQ_UINT(r->verify_audit->rows_checked, last);
 	grid_client_reply_free(r);
 	grid_client_destroy(staff);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(append_only_for_the_application)
 {
-	struct fix f;
+	struct itest_fix f;
 	char *before, *after;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	before = itest_sql(f.db.url, "SELECT count(*) FROM audit_log");
 	/* Without switching the triggers off, even the owner cannot. */
 	const char *sqls[] = {"UPDATE audit_log SET summary = 'x' WHERE seq = 1",
@@ -158,10 +122,10 @@ TEST(append_only_for_the_application)
 	free(summary);
 	free(before);
 	free(after);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
-static void assert_broken_at(struct fix *f, uint64_t seq, const char *word)
+static void assert_broken_at(struct itest_fix *f, uint64_t seq, const char *word)
 {
 	Grid__V1__Reply *r = verify(f->admin);
 
@@ -173,73 +137,68 @@ static void assert_broken_at(struct fix *f, uint64_t seq, const char *word)
 }
 
 /* Six writes after the import, so there are entries on both sides. */
-static void some_history(struct fix *f)
+static void some_history(struct itest_fix *f)
 {
 	for (int i = 0; i < 6; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "名字%d", i);
-		ASSERT_EQ_INT(rename_node(f->admin, "WH-TZL-Z5-SAZ", name), 0);
+		ASSERT_EQ_INT(itest_rename_node(f->admin, "WH-TZL-Z5-SAZ", name), 0);
 	}
 	Grid__V1__Reply *r = verify(f->admin);
 	ASSERT(r->verify_audit->ok);
 	grid_client_reply_free(r);
 }
 
+/* A trail with some history, then sql run on it by hand: VerifyAudit finds
+ * the chain broken at seq, for a reason that says word. */
+static void assert_tampering_found(const char *sql, uint64_t seq, const char *word)
+{
+	struct itest_fix f;
+
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	some_history(&f);
+	tamper(&f, sql);
+	assert_broken_at(&f, seq, word);
+	itest_teardown(&f);
+}
+
 TEST(an_edited_entry_is_found)
 {
-	struct fix f;
-
-	setup(&f);
-	some_history(&f);
-	tamper(&f, "UPDATE audit_log SET summary = 'nothing happened' WHERE seq = 5");
-	assert_broken_at(&f, 5, "edited");
-	teardown(&f);
-
+	assert_tampering_found("UPDATE audit_log SET summary = 'nothing happened' WHERE seq = 5", 5,
+			       "edited");
 	/* Edited and re-hashed with the same formula: the next link breaks. */
-	setup(&f);
-	some_history(&f);
-	tamper(&f, "UPDATE audit_log SET actor = 'someone-else', hash = sha256(prev_hash || "
-		   "audit_canonical(seq, at, 'someone-else', method, node_id, node_code, summary)) "
-		   "WHERE seq = 5");
-	assert_broken_at(&f, 6, "link");
-	teardown(&f);
+	assert_tampering_found(
+	    "UPDATE audit_log SET actor = 'someone-else', hash = sha256(prev_hash || "
+	    "audit_canonical(seq, at, 'someone-else', method, node_id, node_code, summary)) "
+	    "WHERE seq = 5",
+	    6, "link");
 }
 
 TEST(a_deleted_entry_is_found)
 {
-	struct fix f;
+	struct itest_fix f;
 
-	setup(&f);
-	some_history(&f);
-	tamper(&f, "DELETE FROM audit_log WHERE seq = 4");
-	assert_broken_at(&f, 4, "missing");
-	teardown(&f);
+	assert_tampering_found("DELETE FROM audit_log WHERE seq = 4", 4, "missing");
 
 	/* The newest entries removed, head left alone. */
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	some_history(&f);
 	tamper(&f, "DELETE FROM audit_log WHERE seq >= (SELECT max(seq) - 1 FROM audit_log)");
 	char *max = itest_sql(f.db.url, "SELECT max(seq) FROM audit_log");
 	assert_broken_at(&f, strtoull(max, NULL, 10) + 1, "end");
 	free(max);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(reordered_entries_are_found)
 {
-	struct fix f;
-
-	setup(&f);
-	some_history(&f);
 	/* Swap the contents of entries 5 and 6, keeping their numbers. */
-	tamper(&f, "UPDATE audit_log a SET summary = b.summary, hash = b.hash, "
-		   "prev_hash = b.prev_hash FROM audit_log b "
-		   "WHERE (a.seq, b.seq) IN ((5, 6), (6, 5))");
-	assert_broken_at(&f, 5, "link");
-	teardown(&f);
+	assert_tampering_found("UPDATE audit_log a SET summary = b.summary, hash = b.hash, "
+			       "prev_hash = b.prev_hash FROM audit_log b "
+			       "WHERE (a.seq, b.seq) IN ((5, 6), (6, 5))",
+			       5, "link");
 }
 
-/* Concurrent writers on two processes. */
 struct writer {
 	struct grid_client *c;
 	int done, failed;
@@ -293,13 +252,13 @@ TEST(concurrent_writers_never_fork_the_chain)
 {
 	static const char *const nodes[] = {"WH-TZL-Z1", "WH-TZL-Z2",  "WH-TZL-Z3",  "WH-TZL-Z4",
 					    "WH-TZL-Z5", "WH-YLDL-Z1", "WH-YLDL-Z2", "WH-HCNZ"};
-	struct fix f;
+	struct itest_fix f;
 	struct itest_gridd other;
 	struct writer w[8] = {0};
 	uv_loop_t loop;
 	int done = 0;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	itest_gridd_start(&other, f.db.url, NULL);
 	snprintf(writer_token, sizeof(writer_token), "%s", f.g.admin_token);
 	char *before = itest_sql(f.db.url, "SELECT count(*) FROM audit_log");
@@ -342,5 +301,5 @@ TEST(concurrent_writers_never_fork_the_chain)
 	free(after);
 	free(gaps);
 	ASSERT_EQ_INT(itest_gridd_stop(&other), 0);
-	teardown(&f);
+	itest_teardown(&f);
 }

@@ -11,41 +11,6 @@
 #define ROLE(x) GRID__V1__ROLE__ROLE_##x
 #define PASSWORD "a-good-password"
 
-struct fix {
-	struct itest_db db;
-	struct itest_gridd g;
-	struct grid_client *admin;
-};
-
-static void setup(struct fix *f, const char *const *extra)
-{
-	itest_db_create(&f->db);
-	itest_gridd_start(&f->g, f->db.url, extra);
-	f->admin = itest_connect(&f->g);
-	itest_import_file(f->admin, itest_sample_csv());
-}
-
-static void teardown(struct fix *f)
-{
-	grid_client_destroy(f->admin);
-	ASSERT_EQ_INT(itest_gridd_stop(&f->g), 0);
-	itest_db_drop(&f->db);
-}
-
-static int get_node(struct grid_client *c, const char *code)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__GetNodeRequest m = GRID__V1__GET_NODE_REQUEST__INIT;
-
-	m.code = (char *)code;
-	req.call_case = GRID__V1__REQUEST__CALL_GET_NODE;
-	req.get_node = &m;
-	Grid__V1__Reply *r = itest_call(c, &req);
-	int code_ = itest_code(r);
-	grid_client_reply_free(r);
-	return code_;
-}
-
 static int set_disabled(struct grid_client *c, const char *user, bool disabled)
 {
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
@@ -55,10 +20,7 @@ static int set_disabled(struct grid_client *c, const char *user, bool disabled)
 	m.disabled = disabled;
 	req.call_case = GRID__V1__REQUEST__CALL_SET_USER_DISABLED;
 	req.set_user_disabled = &m;
-	Grid__V1__Reply *r = itest_call(c, &req);
-	int code = itest_code(r);
-	grid_client_reply_free(r);
-	return code;
+	return itest_code_free(itest_call(c, &req));
 }
 
 static int simple(struct grid_client *c, Grid__V1__Request__CallCase call)
@@ -72,21 +34,18 @@ static int simple(struct grid_client *c, Grid__V1__Request__CallCase call)
 		req.logout = &lo;
 	else
 		req.who_am_i = &w;
-	Grid__V1__Reply *r = itest_call(c, &req);
-	int code = itest_code(r);
-	grid_client_reply_free(r);
-	return code;
+	return itest_code_free(itest_call(c, &req));
 }
 
 TEST(login_wrong_password_and_unknown_user_say_the_same)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *c;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__LoginRequest m = GRID__V1__LOGIN_REQUEST__INIT;
 	Grid__V1__Reply *a, *b;
 
-	setup(&f, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	itest_create_user(f.admin, "zhang", PASSWORD, ROLE(ZONE_LEADER), "WH-TZL-Z5");
 	c = itest_connect_anonymous(&f.g);
 	req.call_case = GRID__V1__REQUEST__CALL_LOGIN;
@@ -102,35 +61,35 @@ TEST(login_wrong_password_and_unknown_user_say_the_same)
 	grid_client_reply_free(a);
 	grid_client_reply_free(b);
 	/* Still anonymous: nothing but the session calls. */
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z5"), CODE(UNAUTHENTICATED));
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5"), CODE(UNAUTHENTICATED));
 	/* The right password works, and the session sees its zone only. */
 	ASSERT_EQ_INT(itest_login(c, "zhang", PASSWORD, NULL), 0);
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z5-ZTY"), 0);
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z4"), CODE(PERMISSION_DENIED));
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-ZTY"), 0);
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z4"), CODE(PERMISSION_DENIED));
 	grid_client_destroy(c);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(disabled_account_and_revocation_at_once_in_another_process)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct itest_gridd other;
 	struct grid_client *c;
 	char token[128];
 
-	setup(&f, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	itest_create_user(f.admin, "li", PASSWORD, ROLE(BUILDING_HEAD), "WH-TZL-Z5-ZTY-B1");
 	/* li works through a second gridd on the same database. */
 	itest_gridd_start(&other, f.db.url, NULL);
 	c = itest_connect_anonymous(&other);
 	ASSERT_EQ_INT(itest_login(c, "li", PASSWORD, token), 0);
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z5-ZTY-B1"), 0);
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-ZTY-B1"), 0);
 
 	/* Disabled through the first process: the second stops li soon. */
 	ASSERT_EQ_INT(set_disabled(f.admin, "li", true), 0);
 	uint64_t deadline = itest_now_ms() + 3000;
 	int code = 0;
-	while ((code = get_node(c, "WH-TZL-Z5-ZTY-B1")) == 0 && itest_now_ms() < deadline)
+	while ((code = itest_get_node(c, "WH-TZL-Z5-ZTY-B1")) == 0 && itest_now_ms() < deadline)
 		usleep(10000);
 	ASSERT_EQ_INT(code, CODE(UNAUTHENTICATED));
 	/* Neither the old token nor the password works any more. */
@@ -140,26 +99,26 @@ TEST(disabled_account_and_revocation_at_once_in_another_process)
 	/* Enabled again, li logs in afresh. */
 	ASSERT_EQ_INT(set_disabled(f.admin, "li", false), 0);
 	ASSERT_EQ_INT(itest_login(c2, "li", PASSWORD, NULL), 0);
-	ASSERT_EQ_INT(get_node(c2, "WH-TZL-Z5-ZTY-B1"), 0);
+	ASSERT_EQ_INT(itest_get_node(c2, "WH-TZL-Z5-ZTY-B1"), 0);
 	grid_client_destroy(c2);
 	grid_client_destroy(c);
 	ASSERT_EQ_INT(itest_gridd_stop(&other), 0);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(revoked_role_reaches_live_sessions)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *c;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__RevokeRoleRequest m = GRID__V1__REVOKE_ROLE_REQUEST__INIT;
 	Grid__V1__RoleGrant g = GRID__V1__ROLE_GRANT__INIT;
 
-	setup(&f, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	itest_create_user(f.admin, "wang", PASSWORD, ROLE(COURTYARD_REP), "WH-TZL-Z5-SAZ");
 	c = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(c, "wang", PASSWORD, NULL), 0);
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z5-SAZ"), 0);
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-SAZ"), 0);
 	g.role = ROLE(COURTYARD_REP);
 	g.node_code = (char *)"WH-TZL-Z5-SAZ";
 	m.username = (char *)"wang";
@@ -171,24 +130,76 @@ TEST(revoked_role_reaches_live_sessions)
 	ASSERT_EQ_UINT(r->revoke_role->n_roles, 0);
 	grid_client_reply_free(r);
 	/* Same process: effective before the reply came back. */
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z5-SAZ"), CODE(PERMISSION_DENIED));
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-SAZ"), CODE(PERMISSION_DENIED));
 	/* Revoking it again: nothing to revoke. */
-	r = itest_call(f.admin, &req);
-	ASSERT_EQ_INT(itest_code(r), CODE(NOT_FOUND));
-	grid_client_reply_free(r);
+	ASSERT_EQ_INT(itest_code_free(itest_call(f.admin, &req)), CODE(NOT_FOUND));
 	grid_client_destroy(c);
-	teardown(&f);
+	itest_teardown(&f);
+}
+
+/* Account writes retried with their idempotency key get the first reply:
+ * a revocation twice is not "nothing to revoke", and its effect on live
+ * sessions comes with the commit. */
+TEST(account_writes_retried_with_a_key)
+{
+	struct itest_fix f;
+	struct grid_client *c;
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__RevokeRoleRequest m = GRID__V1__REVOKE_ROLE_REQUEST__INIT;
+	Grid__V1__SetUserDisabledRequest d = GRID__V1__SET_USER_DISABLED_REQUEST__INIT;
+	Grid__V1__RoleGrant g = GRID__V1__ROLE_GRANT__INIT;
+	Grid__V1__Reply *r;
+
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	itest_create_user(f.admin, "wang", PASSWORD, ROLE(COURTYARD_REP), "WH-TZL-Z5-SAZ");
+	c = itest_connect_anonymous(&f.g);
+	ASSERT_EQ_INT(itest_login(c, "wang", PASSWORD, NULL), 0);
+	g.role = ROLE(COURTYARD_REP);
+	g.node_code = (char *)"WH-TZL-Z5-SAZ";
+	m.username = (char *)"wang";
+	m.grant = &g;
+	req.call_case = GRID__V1__REQUEST__CALL_REVOKE_ROLE;
+	req.revoke_role = &m;
+	req.idempotency_key = (char *)"revoke-wang-1";
+	for (int i = 0; i < 2; i++) {
+		r = itest_call(f.admin, &req);
+		ASSERT_MSG(itest_code(r) == 0, "attempt %d: %s", i, r->status->message);
+		ASSERT_EQ_UINT(r->revoke_role->n_roles, 0);
+		grid_client_reply_free(r);
+		ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-SAZ"), CODE(PERMISSION_DENIED));
+	}
+	char *n =
+	    itest_sql(f.db.url, "SELECT count(*) FROM audit_log WHERE summary LIKE 'took wang%'");
+	ASSERT_EQ_STR(n, "1");
+	free(n);
+
+	/* Disabling with a key ends the session once committed; again, the
+	 * same answer. */
+	d.username = (char *)"wang";
+	d.disabled = true;
+	req.call_case = GRID__V1__REQUEST__CALL_SET_USER_DISABLED;
+	req.set_user_disabled = &d;
+	req.idempotency_key = (char *)"disable-wang-1";
+	for (int i = 0; i < 2; i++) {
+		r = itest_call(f.admin, &req);
+		ASSERT_EQ_INT(itest_code(r), 0);
+		ASSERT(r->set_user_disabled->disabled);
+		grid_client_reply_free(r);
+	}
+	ASSERT_EQ_INT(simple(c, GRID__V1__REQUEST__CALL_WHO_AM_I), CODE(UNAUTHENTICATED));
+	grid_client_destroy(c);
+	itest_teardown(&f);
 }
 
 TEST(throttled_per_account)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *c;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__LoginRequest m = GRID__V1__LOGIN_REQUEST__INIT;
 	const char *const extra[] = {"--set", "auth.login_failures=3", NULL};
 
-	setup(&f, extra);
+	itest_setup(&f, extra, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	itest_create_user(f.admin, "chen", PASSWORD, ROLE(RESIDENT), "WH-TZL-Z5-ZTY-B1");
 	c = itest_connect_anonymous(&f.g);
 	req.call_case = GRID__V1__REQUEST__CALL_LOGIN;
@@ -196,9 +207,7 @@ TEST(throttled_per_account)
 	m.username = (char *)"chen";
 	m.password = (char *)"wrong-wrong-wrong";
 	for (int i = 0; i < 3; i++) {
-		Grid__V1__Reply *r = itest_call(c, &req);
-		ASSERT_EQ_INT(itest_code(r), CODE(UNAUTHENTICATED));
-		grid_client_reply_free(r);
+		ASSERT_EQ_INT(itest_code_free(itest_call(c, &req)), CODE(UNAUTHENTICATED));
 	}
 	/* Now even the right password waits. */
 	m.password = (char *)PASSWORD;
@@ -221,19 +230,19 @@ TEST(throttled_per_account)
 	ASSERT_EQ_STR(v, "0");
 	free(v);
 	grid_client_destroy(c);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(throttled_per_address)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *c;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__LoginRequest m = GRID__V1__LOGIN_REQUEST__INIT;
 	const char *const extra[] = {"--set", "auth.login_failures=2", NULL};
 	Grid__V1__Reply *r;
 
-	setup(&f, extra);
+	itest_setup(&f, extra, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	c = itest_connect_anonymous(&f.g);
 	req.call_case = GRID__V1__REQUEST__CALL_LOGIN;
 	req.login = &m;
@@ -243,9 +252,7 @@ TEST(throttled_per_address)
 		char name[16];
 		snprintf(name, sizeof(name), "guess%d", i);
 		m.username = name;
-		r = itest_call(c, &req);
-		ASSERT_EQ_INT(itest_code(r), CODE(UNAUTHENTICATED));
-		grid_client_reply_free(r);
+		ASSERT_EQ_INT(itest_code_free(itest_call(c, &req)), CODE(UNAUTHENTICATED));
 	}
 	m.username = (char *)ITEST_ADMIN;
 	m.password = (char *)ITEST_ADMIN_PASSWORD;
@@ -256,55 +263,55 @@ TEST(throttled_per_address)
 	/* Bad tokens count the same way. */
 	ASSERT_EQ_INT(itest_authenticate(c, "gs_made-up"), CODE(RESOURCE_EXHAUSTED));
 	grid_client_destroy(c);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(idle_and_absolute_expiry)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *c;
 	const char *const idle[] = {"--set", "auth.session_idle_ms=1000", NULL};
 	char token[128];
 
-	setup(&f, idle);
+	itest_setup(&f, idle, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	c = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(c, ITEST_ADMIN, ITEST_ADMIN_PASSWORD, token), 0);
 	/* Used often, it stays. */
 	for (int i = 0; i < 4; i++) {
 		usleep(400000);
-		ASSERT_EQ_INT(get_node(c, "WH"), 0);
+		ASSERT_EQ_INT(itest_get_node(c, "WH"), 0);
 	}
 	/* Unused for longer than the idle limit, it ends. */
 	usleep(1300000);
-	ASSERT_EQ_INT(get_node(c, "WH"), CODE(UNAUTHENTICATED));
+	ASSERT_EQ_INT(itest_get_node(c, "WH"), CODE(UNAUTHENTICATED));
 	grid_client_destroy(c);
 	grid_client_destroy(f.admin);
 	f.admin = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_authenticate(f.admin, token), CODE(UNAUTHENTICATED));
-	teardown(&f);
+	itest_teardown(&f);
 
 	/* An absolute lifetime ends even a busy session. */
 	const char *const max[] = {"--set", "auth.session_max_ms=1500", NULL};
-	setup(&f, max);
+	itest_setup(&f, max, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	c = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(c, ITEST_ADMIN, ITEST_ADMIN_PASSWORD, NULL), 0);
 	uint64_t t0 = itest_now_ms();
 	int code;
-	while ((code = get_node(c, "WH")) == 0 && itest_now_ms() - t0 < 5000)
+	while ((code = itest_get_node(c, "WH")) == 0 && itest_now_ms() - t0 < 5000)
 		usleep(100000);
 	ASSERT_EQ_INT(code, CODE(UNAUTHENTICATED));
 	ASSERT(itest_now_ms() - t0 >= 1000);
 	grid_client_destroy(c);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(logout_ends_the_session_everywhere)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *a, *b;
 	char token[128];
 
-	setup(&f, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	a = itest_connect_anonymous(&f.g);
 	b = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(a, ITEST_ADMIN, ITEST_ADMIN_PASSWORD, token), 0);
@@ -312,8 +319,8 @@ TEST(logout_ends_the_session_everywhere)
 	ASSERT_EQ_INT(simple(b, GRID__V1__REQUEST__CALL_WHO_AM_I), 0);
 	ASSERT_EQ_INT(simple(a, GRID__V1__REQUEST__CALL_LOGOUT), 0);
 	/* a is anonymous again; b shared the session, which is over. */
-	ASSERT_EQ_INT(get_node(a, "WH"), CODE(UNAUTHENTICATED));
-	ASSERT_EQ_INT(get_node(b, "WH"), CODE(UNAUTHENTICATED));
+	ASSERT_EQ_INT(itest_get_node(a, "WH"), CODE(UNAUTHENTICATED));
+	ASSERT_EQ_INT(itest_get_node(b, "WH"), CODE(UNAUTHENTICATED));
 	grid_client_destroy(b);
 	b = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_authenticate(b, token), CODE(UNAUTHENTICATED));
@@ -329,18 +336,17 @@ TEST(logout_ends_the_session_everywhere)
 	free(v);
 	grid_client_destroy(a);
 	grid_client_destroy(b);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(change_password_ends_other_sessions)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *a, *b;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__ChangePasswordRequest m = GRID__V1__CHANGE_PASSWORD_REQUEST__INIT;
-	Grid__V1__Reply *r;
 
-	setup(&f, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	itest_create_user(f.admin, "liu", PASSWORD, ROLE(RESIDENT), "WH-TZL-Z5-ZTY-B1");
 	a = itest_connect_anonymous(&f.g);
 	b = itest_connect_anonymous(&f.g);
@@ -350,39 +356,33 @@ TEST(change_password_ends_other_sessions)
 	req.change_password = &m;
 	m.old_password = (char *)"not-it-at-all";
 	m.new_password = (char *)"another-good-one";
-	r = itest_call(a, &req);
-	ASSERT_EQ_INT(itest_code(r), CODE(PERMISSION_DENIED));
-	grid_client_reply_free(r);
+	ASSERT_EQ_INT(itest_code_free(itest_call(a, &req)), CODE(PERMISSION_DENIED));
 	m.old_password = (char *)PASSWORD;
 	m.new_password = (char *)"short";
-	r = itest_call(a, &req);
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
+	ASSERT_EQ_INT(itest_code_free(itest_call(a, &req)), CODE(INVALID_ARGUMENT));
 	m.new_password = (char *)"another-good-one";
-	r = itest_call(a, &req);
-	ASSERT_EQ_INT(itest_code(r), 0);
-	grid_client_reply_free(r);
-	ASSERT_EQ_INT(get_node(a, "WH-TZL-Z5-ZTY-B1"), 0);
-	ASSERT_EQ_INT(get_node(b, "WH-TZL-Z5-ZTY-B1"), CODE(UNAUTHENTICATED));
+	ASSERT_EQ_INT(itest_code_free(itest_call(a, &req)), 0);
+	ASSERT_EQ_INT(itest_get_node(a, "WH-TZL-Z5-ZTY-B1"), 0);
+	ASSERT_EQ_INT(itest_get_node(b, "WH-TZL-Z5-ZTY-B1"), CODE(UNAUTHENTICATED));
 	struct grid_client *c = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(c, "liu", PASSWORD, NULL), CODE(UNAUTHENTICATED));
 	ASSERT_EQ_INT(itest_login(c, "liu", "another-good-one", NULL), 0);
 	grid_client_destroy(c);
 	grid_client_destroy(a);
 	grid_client_destroy(b);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(hashes_upgrade_when_limits_rise)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *c;
 	const char *const stronger[] = {"--set", "auth.pwhash_opslimit=2", "--set",
 					"auth.pwhash_memlimit_kib=16384", NULL};
 	char *before, *after;
 
 	/* Created with the tests' cheap limits (t=1, 8 MiB)... */
-	setup(&f, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	before = itest_sql(f.db.url, "SELECT password_hash FROM account WHERE username = 'admin'");
 	ASSERT(strstr(before, "$argon2id$") == before);
 	ASSERT(strstr(before, "m=8192,t=1") != NULL);
@@ -398,19 +398,19 @@ TEST(hashes_upgrade_when_limits_rise)
 	grid_client_destroy(c);
 	free(before);
 	free(after);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(api_key_limited_to_its_calls_and_subtree)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct grid_client *c;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__CreateApiKeyRequest m = GRID__V1__CREATE_API_KEY_REQUEST__INIT;
 	char *methods[] = {(char *)"GetNode"};
 	char key[128], id[32];
 
-	setup(&f, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	m.name = (char *)"12345 hotline";
 	m.node_code = (char *)"WH-TZL";
 	m.methods = methods;
@@ -434,8 +434,8 @@ TEST(api_key_limited_to_its_calls_and_subtree)
 
 	c = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_authenticate(c, key), 0);
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z5"), 0);
-	ASSERT_EQ_INT(get_node(c, "WH-YLDL"), CODE(PERMISSION_DENIED)); /* other community */
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5"), 0);
+	ASSERT_EQ_INT(itest_get_node(c, "WH-YLDL"), CODE(PERMISSION_DENIED)); /* other community */
 	Grid__V1__Request ls = GRID__V1__REQUEST__INIT;
 	Grid__V1__ListChildrenRequest lc = GRID__V1__LIST_CHILDREN_REQUEST__INIT;
 	lc.code = (char *)"WH-TZL";
@@ -459,9 +459,9 @@ TEST(api_key_limited_to_its_calls_and_subtree)
 	ASSERT_EQ_INT(itest_code(r), 0);
 	ASSERT(r->revoke_api_key->revoked);
 	grid_client_reply_free(r);
-	ASSERT_EQ_INT(get_node(c, "WH-TZL-Z5"), CODE(UNAUTHENTICATED));
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5"), CODE(UNAUTHENTICATED));
 	grid_client_destroy(c);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 /* --- 100 logins at once --------------------------------------------------- */
@@ -562,7 +562,7 @@ static void on_pinger_connect(struct grid_client *c, int status, void *data)
 
 TEST(hundred_logins_at_once_while_others_are_served)
 {
-	struct fix f;
+	struct itest_fix f;
 	/* Hashes of some weight (libsodium's interactive limits cost about a
 	 * third of a second each on these machines: 100 would take 16 s on
 	 * two cores; these take a tenth of that). */
@@ -572,7 +572,7 @@ TEST(hundred_logins_at_once_while_others_are_served)
 	struct storm s = {0};
 	uv_loop_t loop;
 
-	setup(&f, real);
+	itest_setup(&f, real, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
 	snprintf(storm_token, sizeof(storm_token), "%s", f.g.admin_token);
 	uv_loop_init(&loop);
 	uv_timer_init(&loop, &s.timer);
@@ -603,5 +603,5 @@ TEST(hundred_logins_at_once_while_others_are_served)
 	uv_close((uv_handle_t *)&s.timer, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-	teardown(&f);
+	itest_teardown(&f);
 }

@@ -40,25 +40,9 @@ static int create(struct grid_client *c, const char *code, uint64_t *ret_ms)
 	m.name = (char *)"新楼";
 	req.call_case = GRID__V1__REQUEST__CALL_CREATE_NODE;
 	req.create_node = &m;
-	Grid__V1__Reply *r = itest_call(c, &req);
-	int code_ = itest_code(r);
-	grid_client_reply_free(r);
+	int code_ = itest_code_free(itest_call(c, &req));
 	if (ret_ms)
 		*ret_ms = itest_now_ms() - t0;
-	return code_;
-}
-
-static int get(struct grid_client *c, const char *code)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__GetNodeRequest m = GRID__V1__GET_NODE_REQUEST__INIT;
-
-	m.code = (char *)code;
-	req.call_case = GRID__V1__REQUEST__CALL_GET_NODE;
-	req.get_node = &m;
-	Grid__V1__Reply *r = itest_call(c, &req);
-	int code_ = itest_code(r);
-	grid_client_reply_free(r);
 	return code_;
 }
 
@@ -91,7 +75,7 @@ TEST(postgres_stopped_and_restarted)
 		ASSERT_MSG(ms < 1000, "UNAVAILABLE took %llu ms", (unsigned long long)ms);
 	}
 	/* Reads: served from the cache, including the last write. */
-	ASSERT_EQ_INT(get(c, "WH-TZL-Z5-ZTY-B5"), CODE(OK));
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-ZTY-B5"), CODE(OK));
 	ASSERT(itest_gridd_alive(&g));
 
 	pgcluster("start", dir, out, sizeof(out));
@@ -102,7 +86,7 @@ TEST(postgres_stopped_and_restarted)
 			usleep(50000);
 	} while (code == CODE(UNAVAILABLE) && itest_now_ms() < deadline);
 	ASSERT_EQ_INT(code, CODE(OK));
-	ASSERT_EQ_INT(get(c, "WH-TZL-Z5-ZTY-B6"), CODE(OK));
+	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-ZTY-B6"), CODE(OK));
 	/* None of the refused writes happened. */
 	char sql[256];
 	snprintf(sql, sizeof(sql),

@@ -14,40 +14,7 @@
 #define SAMPLE_NODES 51
 #define TZL_NODES 37
 
-struct fix {
-	struct itest_db db;
-	struct itest_gridd g;
-	struct grid_client *c;
-};
-
-static void setup(struct fix *f, bool sample)
-{
-	itest_db_create(&f->db);
-	itest_gridd_start(&f->g, f->db.url, NULL);
-	f->c = itest_connect(&f->g);
-	if (sample)
-		itest_import_file(f->c, itest_sample_csv());
-}
-
-static void teardown(struct fix *f)
-{
-	grid_client_destroy(f->c);
-	ASSERT_EQ_INT(itest_gridd_stop(&f->g), 0);
-	itest_db_drop(&f->db);
-}
-
 /* --- request builders ------------------------------------------------------ */
-
-static Grid__V1__Reply *get_node(struct grid_client *c, const char *code)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__GetNodeRequest m = GRID__V1__GET_NODE_REQUEST__INIT;
-
-	m.code = (char *)code;
-	req.call_case = GRID__V1__REQUEST__CALL_GET_NODE;
-	req.get_node = &m;
-	return itest_call(c, &req);
-}
 
 static Grid__V1__Reply *list_children(struct grid_client *c, const char *code, uint32_t page,
 				      const char *token, bool retired)
@@ -168,24 +135,15 @@ static char *export_all(struct grid_client *c, const char *code, uint32_t page, 
 	return out;
 }
 
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* --- reads ----------------------------------------------------------------- */
 
 TEST(get_node_reads_every_field)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 
-	setup(&f, true);
-	r = get_node(f.c, "WH-TZL-Z5-ZTY");
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z5-ZTY");
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_STR(r->get_node->code, "WH-TZL-Z5-ZTY");
 	ASSERT_EQ_STR(r->get_node->name, "梓潼苑");
@@ -199,25 +157,23 @@ TEST(get_node_reads_every_field)
 	ASSERT(r->get_node->id > 0);
 	grid_client_reply_free(r);
 
-	r = get_node(f.c, "NO-SUCH");
+	r = itest_get_node_reply(f.admin, "NO-SUCH");
 	ASSERT_EQ_INT(itest_code(r), CODE(NOT_FOUND));
 	ASSERT(strstr(r->status->message, "NO-SUCH") != NULL);
 	ASSERT(r->get_node == NULL);
 	grid_client_reply_free(r);
 
-	r = get_node(f.c, "");
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
-	teardown(&f);
+	ASSERT_EQ_INT(itest_get_node(f.admin, ""), CODE(INVALID_ARGUMENT));
+	itest_teardown(&f);
 }
 
 TEST(list_children_in_natural_order_with_pages)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 
-	setup(&f, true);
-	r = list_children(f.c, "WH-TZL", 0, NULL, false);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	r = list_children(f.admin, "WH-TZL", 0, NULL, false);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_UINT(r->list_children->n_nodes, 5);
 	for (int i = 0; i < 5; i++) {
@@ -229,40 +185,40 @@ TEST(list_children_in_natural_order_with_pages)
 	grid_client_reply_free(r);
 
 	/* Pages of two: Z1 Z2 | Z3 Z4 | Z5. */
-	r = list_children(f.c, "WH-TZL", 2, NULL, false);
+	r = list_children(f.admin, "WH-TZL", 2, NULL, false);
 	ASSERT_EQ_UINT(r->list_children->n_nodes, 2);
 	ASSERT_EQ_STR(r->list_children->next_page_token, "WH-TZL-Z2");
 	grid_client_reply_free(r);
-	r = list_children(f.c, "WH-TZL", 2, "WH-TZL-Z2", false);
+	r = list_children(f.admin, "WH-TZL", 2, "WH-TZL-Z2", false);
 	ASSERT_EQ_UINT(r->list_children->n_nodes, 2);
 	ASSERT_EQ_STR(r->list_children->nodes[0]->code, "WH-TZL-Z3");
 	ASSERT_EQ_STR(r->list_children->next_page_token, "WH-TZL-Z4");
 	grid_client_reply_free(r);
-	r = list_children(f.c, "WH-TZL", 2, "WH-TZL-Z4", false);
+	r = list_children(f.admin, "WH-TZL", 2, "WH-TZL-Z4", false);
 	ASSERT_EQ_UINT(r->list_children->n_nodes, 1);
 	ASSERT_EQ_STR(r->list_children->nodes[0]->code, "WH-TZL-Z5");
 	ASSERT_EQ_STR(r->list_children->next_page_token, "");
 	grid_client_reply_free(r);
 
 	/* Top level. */
-	r = list_children(f.c, "", 0, NULL, false);
+	r = list_children(f.admin, "", 0, NULL, false);
 	ASSERT_EQ_UINT(r->list_children->n_nodes, 1);
 	ASSERT_EQ_STR(r->list_children->nodes[0]->code, "WH");
 	ASSERT_EQ_STR(r->list_children->nodes[0]->parent_code, "");
 	grid_client_reply_free(r);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(get_subtree_pre_order_depth_and_pages)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 	char *token = NULL;
 	size_t total = 0;
 	int pages = 0;
 
-	setup(&f, true);
-	r = subtree(f.c, "WH-TZL", 0, 1000, NULL);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	r = subtree(f.admin, "WH-TZL", 0, 1000, NULL);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_UINT(r->get_subtree->n_nodes, TZL_NODES);
 	ASSERT_EQ_STR(r->get_subtree->nodes[0]->code, "WH-TZL");
@@ -279,13 +235,13 @@ TEST(get_subtree_pre_order_depth_and_pages)
 	}
 	grid_client_reply_free(r);
 
-	r = subtree(f.c, "WH-TZL", 1, 0, NULL);
+	r = subtree(f.admin, "WH-TZL", 1, 0, NULL);
 	ASSERT_EQ_UINT(r->get_subtree->n_nodes, 6);
 	grid_client_reply_free(r);
 
 	/* Pages of 5 add up to the whole, without repeats. */
 	do {
-		r = subtree(f.c, "WH-TZL", 0, 5, token);
+		r = subtree(f.admin, "WH-TZL", 0, 5, token);
 		ASSERT_EQ_INT(itest_code(r), CODE(OK));
 		ASSERT(r->get_subtree->n_nodes <= 5);
 		total += r->get_subtree->n_nodes;
@@ -299,69 +255,68 @@ TEST(get_subtree_pre_order_depth_and_pages)
 	ASSERT_EQ_INT(pages, (TZL_NODES + 4) / 5);
 
 	/* A token from another subtree is refused. */
-	r = subtree(f.c, "WH-TZL", 0, 5, "WH-YLDL-Z1");
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
-	teardown(&f);
+	ASSERT_EQ_INT(itest_code_free(subtree(f.admin, "WH-TZL", 0, 5, "WH-YLDL-Z1")),
+		      CODE(INVALID_ARGUMENT));
+	itest_teardown(&f);
 }
 
 TEST(get_ancestors_root_first)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__GetAncestorsRequest m = GRID__V1__GET_ANCESTORS_REQUEST__INIT;
 	Grid__V1__Reply *r;
 	const char *want[] = {"WH",	   "WH-HCNZ",	     "WH-TZL",
 			      "WH-TZL-Z5", "WH-TZL-Z5-SJJY", "WH-TZL-Z5-SJJY-B2"};
 
-	setup(&f, true);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
 	m.code = (char *)"WH-TZL-Z5-SJJY-B2";
 	req.call_case = GRID__V1__REQUEST__CALL_GET_ANCESTORS;
 	req.get_ancestors = &m;
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_UINT(r->get_ancestors->n_nodes, 6);
 	for (int i = 0; i < 6; i++)
 		ASSERT_EQ_STR(r->get_ancestors->nodes[i]->code, want[i]);
 	grid_client_reply_free(r);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(find_nodes_by_code_name_leader_and_level)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__FindNodesRequest m = GRID__V1__FIND_NODES_REQUEST__INIT;
 	Grid__V1__Reply *r;
 
-	setup(&f, true);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
 	req.call_case = GRID__V1__REQUEST__CALL_FIND_NODES;
 	req.find_nodes = &m;
 
 	m.query = (char *)"梓潼苑";
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_UINT(r->find_nodes->n_nodes, 1);
 	ASSERT_EQ_STR(r->find_nodes->nodes[0]->code, "WH-TZL-Z5-ZTY");
 	grid_client_reply_free(r);
 
 	m.query = (char *)"wh-yldl-z2"; /* codes match case-insensitively */
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_UINT(r->find_nodes->n_nodes, 4);
 	grid_client_reply_free(r);
 
 	m.query = (char *)"张梅"; /* a leader */
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_UINT(r->find_nodes->n_nodes, 1);
 	ASSERT_EQ_STR(r->find_nodes->nodes[0]->code, "WH-TZL-Z5-FCD");
 	grid_client_reply_free(r);
 
 	/* "第一片区" exists in both communities; restrict to one. */
 	m.query = (char *)"第一片区";
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_UINT(r->find_nodes->n_nodes, 2);
 	grid_client_reply_free(r);
 	m.within_code = (char *)"WH-YLDL";
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_UINT(r->find_nodes->n_nodes, 1);
 	ASSERT_EQ_STR(r->find_nodes->nodes[0]->code, "WH-YLDL-Z1");
 	grid_client_reply_free(r);
@@ -370,38 +325,38 @@ TEST(find_nodes_by_code_name_leader_and_level)
 	m.query = (char *)"WH-TZL";
 	m.within_code = (char *)"";
 	m.level = (char *)"building";
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_UINT(r->find_nodes->n_nodes, 21);
 	grid_client_reply_free(r);
 	m.limit = 5;
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_UINT(r->find_nodes->n_nodes, 5);
 	grid_client_reply_free(r);
 
 	m.level = (char *)"street";
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
 	ASSERT(strstr(r->status->message, "courtyard") != NULL);
 	grid_client_reply_free(r);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 /* --- writes ---------------------------------------------------------------- */
 
 TEST(create_node_and_its_rules)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 
-	setup(&f, true);
-	r = create(f.c, "WH-TZL-Z5-FCD", "WH-TZL-Z5-FCD-B3", "", "3栋");
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	r = create(f.admin, "WH-TZL-Z5-FCD", "WH-TZL-Z5-FCD-B3", "", "3栋");
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_STR(r->create_node->code, "WH-TZL-Z5-FCD-B3");
 	ASSERT_EQ_STR(r->create_node->level_name, "building"); /* one below the parent */
 	ASSERT_EQ_STR(r->create_node->leader_name, "赵六");
 	grid_client_reply_free(r);
 	/* The write is in the cache and in the database. */
-	r = get_node(f.c, "WH-TZL-Z5-FCD");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z5-FCD");
 	ASSERT_EQ_UINT(r->get_node->child_count, 3);
 	grid_client_reply_free(r);
 	char *n =
@@ -409,32 +364,27 @@ TEST(create_node_and_its_rules)
 	ASSERT_EQ_STR(n, "1");
 	free(n);
 
-	r = create(f.c, "WH-TZL-Z5-FCD", "WH-TZL-Z5-FCD-B3", "", "again");
-	ASSERT_EQ_INT(itest_code(r), CODE(ALREADY_EXISTS));
-	grid_client_reply_free(r);
-	r = create(f.c, "WH-NOPE", "X1", "", "x");
-	ASSERT_EQ_INT(itest_code(r), CODE(NOT_FOUND));
-	grid_client_reply_free(r);
-	r = create(f.c, "WH-TZL-Z5", "X2", "community", "x"); /* above its parent */
+	ASSERT_EQ_INT(
+	    itest_code_free(create(f.admin, "WH-TZL-Z5-FCD", "WH-TZL-Z5-FCD-B3", "", "again")),
+	    CODE(ALREADY_EXISTS));
+	ASSERT_EQ_INT(itest_code_free(create(f.admin, "WH-NOPE", "X1", "", "x")), CODE(NOT_FOUND));
+	r = create(f.admin, "WH-TZL-Z5", "X2", "community", "x"); /* above its parent */
 	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
 	grid_client_reply_free(r);
-	r = create(f.c, "WH-TZL-Z5-FCD-B1", "X3", "", "x"); /* below the lowest level */
+	r = create(f.admin, "WH-TZL-Z5-FCD-B1", "X3", "", "x"); /* below the lowest level */
 	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
 	grid_client_reply_free(r);
-	r = create(f.c, "WH-TZL", "bad code!", "", "x");
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
-	r = create(f.c, "WH-TZL", "X4", "", "   ");
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
-	r = create(f.c, "WH-TZL", "X5", "planet", "x");
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
-	r = create(f.c, "", "X6", "zone", "x"); /* only a district stands at the top */
+	ASSERT_EQ_INT(itest_code_free(create(f.admin, "WH-TZL", "bad code!", "", "x")),
+		      CODE(INVALID_ARGUMENT));
+	ASSERT_EQ_INT(itest_code_free(create(f.admin, "WH-TZL", "X4", "", "   ")),
+		      CODE(INVALID_ARGUMENT));
+	ASSERT_EQ_INT(itest_code_free(create(f.admin, "WH-TZL", "X5", "planet", "x")),
+		      CODE(INVALID_ARGUMENT));
+	r = create(f.admin, "", "X6", "zone", "x"); /* only a district stands at the top */
 	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
 	grid_client_reply_free(r);
 	/* A second district is fine. */
-	r = create(f.c, "", "JJ", "", "锦江区");
+	r = create(f.admin, "", "JJ", "", "锦江区");
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_STR(r->create_node->level_name, "district");
 	grid_client_reply_free(r);
@@ -442,23 +392,23 @@ TEST(create_node_and_its_rules)
 	n = itest_sql(f.db.url, "SELECT count(*) FROM grid_node");
 	ASSERT_EQ_INT(atoi(n), SAMPLE_NODES + 2);
 	free(n);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(rename_and_set_leader)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__RenameNodeRequest rn = GRID__V1__RENAME_NODE_REQUEST__INIT;
 	Grid__V1__SetLeaderRequest sl = GRID__V1__SET_LEADER_REQUEST__INIT;
 	Grid__V1__Reply *r;
 
-	setup(&f, true);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
 	rn.code = (char *)"WH-TZL-Z1-Y1";
 	rn.name = (char *)"  桐梓林北路院落 ";
 	req.call_case = GRID__V1__REQUEST__CALL_RENAME_NODE;
 	req.rename_node = &rn;
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_STR(r->rename_node->name, "桐梓林北路院落"); /* trimmed */
 	ASSERT_EQ_STR(r->rename_node->leader_name, "陈强");    /* untouched */
@@ -469,7 +419,7 @@ TEST(rename_and_set_leader)
 	sl.leader_phone = (char *)"+86 138 0000 7777";
 	req.call_case = GRID__V1__REQUEST__CALL_SET_LEADER;
 	req.set_leader = &sl;
-	r = itest_call(f.c, &req);
+	r = itest_call(f.admin, &req);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_STR(r->set_leader->name, "桐梓林北路院落");
 	ASSERT_EQ_STR(r->set_leader->leader_name, "周七");
@@ -481,27 +431,25 @@ TEST(rename_and_set_leader)
 	free(v);
 
 	sl.leader_phone = (char *)"call me";
-	r = itest_call(f.c, &req);
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
-	teardown(&f);
+	ASSERT_EQ_INT(itest_code_free(itest_call(f.admin, &req)), CODE(INVALID_ARGUMENT));
+	itest_teardown(&f);
 }
 
 TEST(move_keeps_subtree_and_refuses_cycles)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 
-	setup(&f, true);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
 	/* 芳草地 with its buildings moves from zone 5 to zone 4. */
-	r = move(f.c, "WH-TZL-Z5-FCD", "WH-TZL-Z4");
+	r = move(f.admin, "WH-TZL-Z5-FCD", "WH-TZL-Z4");
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_STR(r->move_node->parent_code, "WH-TZL-Z4");
 	grid_client_reply_free(r);
-	r = subtree(f.c, "WH-TZL-Z4", 0, 0, NULL);
+	r = subtree(f.admin, "WH-TZL-Z4", 0, 0, NULL);
 	ASSERT_EQ_UINT(r->get_subtree->n_nodes, 1 + 1 + 2 + 1 + 2); /* Z4, Y6+2, FCD+2 */
 	grid_client_reply_free(r);
-	r = get_node(f.c, "WH-TZL-Z5");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z5");
 	ASSERT_EQ_UINT(r->get_node->child_count, 3);
 	grid_client_reply_free(r);
 	/* The database's paths follow: the buildings are under zone 4 now. */
@@ -512,47 +460,44 @@ TEST(move_keeps_subtree_and_refuses_cycles)
 	free(v);
 
 	/* Into its own subtree: refused, nothing changes. */
-	r = move(f.c, "WH-TZL-Z4", "WH-TZL-Z5-FCD");
-	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
-	grid_client_reply_free(r);
-	r = move(f.c, "WH-TZL", "WH-TZL-Z5-ZTY-B1");
-	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
-	grid_client_reply_free(r);
+	ASSERT_EQ_INT(itest_code_free(move(f.admin, "WH-TZL-Z4", "WH-TZL-Z5-FCD")),
+		      CODE(FAILED_PRECONDITION));
+	ASSERT_EQ_INT(itest_code_free(move(f.admin, "WH-TZL", "WH-TZL-Z5-ZTY-B1")),
+		      CODE(FAILED_PRECONDITION));
 	/* Level rules: a courtyard cannot go under a courtyard. */
-	r = move(f.c, "WH-TZL-Z5-ZTY", "WH-TZL-Z5-SAZ");
-	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
-	grid_client_reply_free(r);
-	r = get_node(f.c, "WH-TZL-Z5-ZTY");
+	ASSERT_EQ_INT(itest_code_free(move(f.admin, "WH-TZL-Z5-ZTY", "WH-TZL-Z5-SAZ")),
+		      CODE(FAILED_PRECONDITION));
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z5-ZTY");
 	ASSERT_EQ_STR(r->get_node->parent_code, "WH-TZL-Z5");
 	grid_client_reply_free(r);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(retire_keeps_history)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 
-	setup(&f, true);
-	r = retire(f.c, "WH-TZL-Z5-SAZ", false);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	r = retire(f.admin, "WH-TZL-Z5-SAZ", false);
 	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
 	ASSERT(strstr(r->status->message, "3 active children") != NULL);
 	grid_client_reply_free(r);
 
-	r = retire(f.c, "WH-TZL-Z5-SAZ", true);
+	r = retire(f.admin, "WH-TZL-Z5-SAZ", true);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_UINT(r->retire_node->retired_count, 4);
 	ASSERT(r->retire_node->node->retired);
 	grid_client_reply_free(r);
 
 	/* Hidden from listings, still there with include_retired. */
-	r = list_children(f.c, "WH-TZL-Z5", 0, NULL, false);
+	r = list_children(f.admin, "WH-TZL-Z5", 0, NULL, false);
 	ASSERT_EQ_UINT(r->list_children->n_nodes, 3);
 	grid_client_reply_free(r);
-	r = list_children(f.c, "WH-TZL-Z5", 0, NULL, true);
+	r = list_children(f.admin, "WH-TZL-Z5", 0, NULL, true);
 	ASSERT_EQ_UINT(r->list_children->n_nodes, 4);
 	grid_client_reply_free(r);
-	r = get_node(f.c, "WH-TZL-Z5-SAZ-B2");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z5-SAZ-B2");
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT(r->get_node->retired);
 	grid_client_reply_free(r);
@@ -562,26 +507,22 @@ TEST(retire_keeps_history)
 	free(v);
 
 	/* Retired nodes take no changes and their codes are not reused. */
-	r = retire(f.c, "WH-TZL-Z5-SAZ", true);
-	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
-	grid_client_reply_free(r);
-	r = create(f.c, "WH-TZL-Z5-SAZ", "X7", "", "x");
-	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
-	grid_client_reply_free(r);
-	r = create(f.c, "WH-TZL-Z5", "WH-TZL-Z5-SAZ", "", "x");
-	ASSERT_EQ_INT(itest_code(r), CODE(ALREADY_EXISTS));
-	grid_client_reply_free(r);
-	r = move(f.c, "WH-TZL-Z5-SAZ-B1", "WH-TZL-Z5-ZTY");
-	ASSERT_EQ_INT(itest_code(r), CODE(FAILED_PRECONDITION));
-	grid_client_reply_free(r);
-	teardown(&f);
+	ASSERT_EQ_INT(itest_code_free(retire(f.admin, "WH-TZL-Z5-SAZ", true)),
+		      CODE(FAILED_PRECONDITION));
+	ASSERT_EQ_INT(itest_code_free(create(f.admin, "WH-TZL-Z5-SAZ", "X7", "", "x")),
+		      CODE(FAILED_PRECONDITION));
+	ASSERT_EQ_INT(itest_code_free(create(f.admin, "WH-TZL-Z5", "WH-TZL-Z5-SAZ", "", "x")),
+		      CODE(ALREADY_EXISTS));
+	ASSERT_EQ_INT(itest_code_free(move(f.admin, "WH-TZL-Z5-SAZ-B1", "WH-TZL-Z5-ZTY")),
+		      CODE(FAILED_PRECONDITION));
+	itest_teardown(&f);
 }
 
 /* --- import and export ------------------------------------------------------ */
 
 TEST(import_with_bad_lines_changes_nothing)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 	const char *csv =
 	    "code,parent_code,level,name,leader_name,leader_phone\n"
@@ -596,9 +537,9 @@ TEST(import_with_bad_lines_changes_nothing)
 	const unsigned bad_lines[] = {3, 4, 5, 6, 7, 9};
 	char *before, *after;
 
-	setup(&f, true);
-	before = export_all(f.c, "", 0, NULL);
-	r = import(f.c, csv, false);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	before = export_all(f.admin, "", 0, NULL);
+	r = import(f.admin, csv, false);
 	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
 	ASSERT(strstr(r->status->message, "6 bad lines") != NULL);
 	ASSERT_EQ_UINT(r->status->n_details, 6);
@@ -610,19 +551,19 @@ TEST(import_with_bad_lines_changes_nothing)
 	ASSERT(strstr(r->status->details[2]->reason, "line 2") != NULL);
 	grid_client_reply_free(r);
 
-	after = export_all(f.c, "", 0, NULL);
+	after = export_all(f.admin, "", 0, NULL);
 	ASSERT_EQ_STR(after, before);
 	char *v = itest_sql(f.db.url, "SELECT count(*) || ' ' || max(version) FROM grid_node");
 	ASSERT_EQ_STR(v, "51 1");
 	free(v);
 	free(before);
 	free(after);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(import_creates_updates_and_moves_all_at_once)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 	/* Children before their parent, a leader change and a move. */
 	const char *csv = "\xEF\xBB\xBF"
@@ -634,19 +575,19 @@ TEST(import_creates_updates_and_moves_all_at_once)
 			  "WH-TZL-Z1-Y2,二号院落,WH-TZL-Z6,courtyard,张磊,13800000008\r\n"
 			  "WH-TZL-Z2,第二片区,WH-TZL,zone,陈军,13800000010\r\n";
 
-	setup(&f, true);
-	r = import(f.c, csv, true);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	r = import(f.admin, csv, true);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT(r->import_grid->dry_run);
 	ASSERT_EQ_UINT(r->import_grid->created, 3);
 	ASSERT_EQ_UINT(r->import_grid->updated, 2);
 	ASSERT_EQ_UINT(r->import_grid->unchanged, 1);
 	grid_client_reply_free(r);
-	r = get_node(f.c, "WH-TZL-Z6");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z6");
 	ASSERT_EQ_INT(itest_code(r), CODE(NOT_FOUND)); /* a dry run changes nothing */
 	grid_client_reply_free(r);
 
-	r = import(f.c, csv, false);
+	r = import(f.admin, csv, false);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT(!r->import_grid->dry_run);
 	ASSERT_EQ_UINT(r->import_grid->created, 3);
@@ -654,67 +595,65 @@ TEST(import_creates_updates_and_moves_all_at_once)
 	ASSERT_EQ_UINT(r->import_grid->unchanged, 1);
 	grid_client_reply_free(r);
 
-	r = get_node(f.c, "WH-TZL-Z6-A-B1");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z6-A-B1");
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_STR(r->get_node->name, "1栋, 东");
 	grid_client_reply_free(r);
-	r = get_node(f.c, "WH-TZL-Z1-Y1");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z1-Y1");
 	ASSERT_EQ_STR(r->get_node->leader_name, "新代表");
 	grid_client_reply_free(r);
-	r = get_node(f.c, "WH-TZL-Z1-Y2");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z1-Y2");
 	ASSERT_EQ_STR(r->get_node->parent_code, "WH-TZL-Z6");
 	grid_client_reply_free(r);
-	r = get_node(f.c, "WH-TZL-Z6");
+	r = itest_get_node_reply(f.admin, "WH-TZL-Z6");
 	ASSERT_EQ_UINT(r->get_node->child_count, 2);
 	grid_client_reply_free(r);
 
 	/* Again: nothing left to change. */
-	r = import(f.c, csv, false);
+	r = import(f.admin, csv, false);
 	ASSERT_EQ_INT(itest_code(r), CODE(OK));
 	ASSERT_EQ_UINT(r->import_grid->unchanged, 6);
 	grid_client_reply_free(r);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(import_header_and_empty_files)
 {
-	struct fix f;
+	struct itest_fix f;
 	Grid__V1__Reply *r;
 
-	setup(&f, false);
-	r = import(f.c, "", false);
-	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
-	grid_client_reply_free(r);
-	r = import(f.c, "code,parent_code,level,name\n", false);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN);
+	ASSERT_EQ_INT(itest_code_free(import(f.admin, "", false)), CODE(INVALID_ARGUMENT));
+	r = import(f.admin, "code,parent_code,level,name\n", false);
 	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
 	ASSERT(strstr(r->status->message, "no lines") != NULL);
 	grid_client_reply_free(r);
-	r = import(f.c, "code,parent,level,name\nWH,,district,武侯区\n", false);
+	r = import(f.admin, "code,parent,level,name\nWH,,district,武侯区\n", false);
 	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
 	ASSERT(r->status->n_details >= 1);
 	ASSERT_EQ_UINT(r->status->details[0]->line, 1);
 	grid_client_reply_free(r);
-	r = import(f.c, "code,parent_code,level,name\nWH,,district,\xff\xfe\n", false);
+	r = import(f.admin, "code,parent_code,level,name\nWH,,district,\xff\xfe\n", false);
 	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
 	ASSERT(strstr(r->status->details[0]->reason, "UTF-8") != NULL);
 	grid_client_reply_free(r);
 	char *v = itest_sql(f.db.url, "SELECT count(*) FROM grid_node");
 	ASSERT_EQ_STR(v, "0");
 	free(v);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(export_round_trips_into_a_fresh_grid)
 {
-	struct fix a, b;
+	struct itest_fix a, b;
 	char *one, *two, *paged;
 	int pages;
 
-	setup(&a, true);
-	one = export_all(a.c, "", 0, NULL);
-	ASSERT_EQ_INT(count_lines(one), SAMPLE_NODES + 1);
+	itest_setup(&a, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
+	one = export_all(a.admin, "", 0, NULL);
+	ASSERT_EQ_INT(itest_count_lines(one), SAMPLE_NODES + 1);
 	ASSERT(strncmp(one, "code,parent_code,level,name,leader_name,leader_phone\n", 53) == 0);
-	paged = export_all(a.c, "", 7, &pages);
+	paged = export_all(a.admin, "", 7, &pages);
 	ASSERT_EQ_INT(pages, (SAMPLE_NODES + 6) / 7);
 	ASSERT_EQ_STR(paged, one);
 
@@ -723,62 +662,56 @@ TEST(export_round_trips_into_a_fresh_grid)
 	FILE *fp = fopen(path, "w");
 	fputs(one, fp);
 	fclose(fp);
-	setup(&b, false);
-	itest_import_file(b.c, path);
-	two = export_all(b.c, "", 0, NULL);
+	itest_setup(&b, NULL, ITEST_WITH_ADMIN);
+	itest_import_file(b.admin, path);
+	two = export_all(b.admin, "", 0, NULL);
 	ASSERT_EQ_STR(two, one);
 
 	/* A subtree export starts at its root. */
 	free(two);
-	two = export_all(a.c, "WH-TZL-Z5", 0, NULL);
-	ASSERT_EQ_INT(count_lines(two), 1 + 1 + 4 + 12);
+	two = export_all(a.admin, "WH-TZL-Z5", 0, NULL);
+	ASSERT_EQ_INT(itest_count_lines(two), 1 + 1 + 4 + 12);
 	ASSERT(strstr(two, "\nWH-TZL-Z5,WH-TZL,zone,第五片区,") != NULL);
 	free(one);
 	free(two);
 	free(paged);
-	teardown(&b);
-	teardown(&a);
+	itest_teardown(&b);
+	itest_teardown(&a);
 }
 
 TEST(two_processes_share_one_grid)
 {
-	struct fix f;
+	struct itest_fix f;
 	struct itest_gridd other;
 	struct grid_client *c2;
 	Grid__V1__Reply *r;
 	uint64_t deadline;
 	bool seen = false;
 
-	setup(&f, true);
+	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
 	itest_gridd_start(&other, f.db.url, NULL);
 	c2 = itest_connect(&other);
 	/* The second process loaded the sample at start. */
-	r = get_node(c2, "WH-TZL-Z5-ZTY");
-	ASSERT_EQ_INT(itest_code(r), CODE(OK));
-	grid_client_reply_free(r);
+	ASSERT_EQ_INT(itest_get_node(c2, "WH-TZL-Z5-ZTY"), CODE(OK));
 
 	/* A change through the first shows up in the second by NOTIFY. */
-	r = create(f.c, "WH-TZL-Z5-ZTY", "WH-TZL-Z5-ZTY-B5", "", "5栋");
-	ASSERT_EQ_INT(itest_code(r), CODE(OK));
-	grid_client_reply_free(r);
+	ASSERT_EQ_INT(
+	    itest_code_free(create(f.admin, "WH-TZL-Z5-ZTY", "WH-TZL-Z5-ZTY-B5", "", "5栋")),
+	    CODE(OK));
 	deadline = itest_now_ms() + 3000;
 	while (!seen && itest_now_ms() < deadline) {
-		r = get_node(c2, "WH-TZL-Z5-ZTY-B5");
-		seen = itest_code(r) == CODE(OK);
-		grid_client_reply_free(r);
+		seen = itest_get_node(c2, "WH-TZL-Z5-ZTY-B5") == CODE(OK);
 		if (!seen)
 			usleep(20000);
 	}
 	ASSERT_MSG(seen, "the second gridd never saw the node created through the first");
 
 	/* And the other way round, with a move. */
-	r = move(c2, "WH-TZL-Z5-ZTY-B5", "WH-TZL-Z5-FCD");
-	ASSERT_EQ_INT(itest_code(r), CODE(OK));
-	grid_client_reply_free(r);
+	ASSERT_EQ_INT(itest_code_free(move(c2, "WH-TZL-Z5-ZTY-B5", "WH-TZL-Z5-FCD")), CODE(OK));
 	seen = false;
 	deadline = itest_now_ms() + 3000;
 	while (!seen && itest_now_ms() < deadline) {
-		r = get_node(f.c, "WH-TZL-Z5-ZTY-B5");
+		r = itest_get_node_reply(f.admin, "WH-TZL-Z5-ZTY-B5");
 		seen = strcmp(r->get_node->parent_code, "WH-TZL-Z5-FCD") == 0;
 		grid_client_reply_free(r);
 		if (!seen)
@@ -787,5 +720,5 @@ TEST(two_processes_share_one_grid)
 	ASSERT_MSG(seen, "the first gridd never saw the move made through the second");
 	grid_client_destroy(c2);
 	ASSERT_EQ_INT(itest_gridd_stop(&other), 0);
-	teardown(&f);
+	itest_teardown(&f);
 }

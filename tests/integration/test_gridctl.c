@@ -9,28 +9,6 @@
 #include "common/utf8.h"
 #include "tests/harness/itest.h"
 
-struct fix {
-	struct itest_db db;
-	struct itest_gridd g;
-};
-
-static void setup(struct fix *f)
-{
-	struct grid_client *c;
-
-	itest_db_create(&f->db);
-	itest_gridd_start(&f->g, f->db.url, NULL);
-	c = itest_connect(&f->g);
-	itest_import_file(c, itest_sample_csv());
-	grid_client_destroy(c);
-}
-
-static void teardown(struct fix *f)
-{
-	ASSERT_EQ_INT(itest_gridd_stop(&f->g), 0);
-	itest_db_drop(&f->db);
-}
-
 #define GRIDCTL(f, in, out, err, ...)                                                              \
 	itest_gridctl(&(f)->g, (in), (out), (err), (const char *const[]){__VA_ARGS__, NULL})
 
@@ -46,25 +24,16 @@ static long column_of(const char *line, const char *needle)
 	return (long)utf8_width(buf);
 }
 
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 TEST(tree_of_tongzilin_lines_up)
 {
-	struct fix f;
+	struct itest_fix f;
 	char *out, *err;
 	long col = -1;
 	int lines = 0;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, &err, "node", "tree", "WH-TZL"), 0);
-	ASSERT_EQ_INT(count_lines(out), 37);
+	ASSERT_EQ_INT(itest_count_lines(out), 37);
 	ASSERT(strstr(out, "桐梓林社区") == out);
 	ASSERT(strstr(out, "梓潼苑") != NULL);
 	ASSERT(strstr(out, "└── ") != NULL && strstr(out, "├── ") != NULL);
@@ -83,20 +52,20 @@ TEST(tree_of_tongzilin_lines_up)
 	free(err);
 
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, NULL, "node", "tree", "WH-TZL", "--depth", "1"), 0);
-	ASSERT_EQ_INT(count_lines(out), 6);
+	ASSERT_EQ_INT(itest_count_lines(out), 6);
 	free(out);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(tables_and_json)
 {
-	struct fix f;
+	struct itest_fix f;
 	char *out;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, NULL, "node", "ls", "WH-TZL-Z5"), 0);
 	/* Header plus four courtyards; the LEADER column lines up. */
-	ASSERT_EQ_INT(count_lines(out), 5);
+	ASSERT_EQ_INT(itest_count_lines(out), 5);
 	long col = column_of(out, "LEADER");
 	ASSERT(col > 0);
 	ASSERT_EQ_INT(column_of(strstr(out, "WH-TZL-Z5-ZTY "), "刘燕"),
@@ -113,15 +82,15 @@ TEST(tables_and_json)
 	ASSERT(out[0] == '[');
 	ASSERT(strstr(out, "\"code\":\"WH\"") != NULL);
 	free(out);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(edits_through_gridctl)
 {
-	struct fix f;
+	struct itest_fix f;
 	char *out;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, NULL, NULL, "node", "add", "WH-TZL-Z5-FCD",
 			      "WH-TZL-Z5-FCD-B3", "3栋", "--leader", "赵六", "--phone",
 			      "13800000099"),
@@ -145,16 +114,16 @@ TEST(edits_through_gridctl)
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, NULL, "node", "ls", "WH-TZL-Z5-ZTY", "--all"), 0);
 	ASSERT(strstr(out, "WH-TZL-Z5-FCD-B3") != NULL);
 	free(out);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(import_errors_name_file_and_line)
 {
-	struct fix f;
+	struct itest_fix f;
 	char path[600], *out, *err;
 	FILE *fp;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE);
 	snprintf(path, sizeof(path), "%s/roster.csv", itest_tmpdir());
 	fp = fopen(path, "w");
 	fputs("code,parent_code,level,name,leader_name,leader_phone\n"
@@ -185,17 +154,17 @@ TEST(import_errors_name_file_and_line)
 	ASSERT(strstr(out, "created 1") != NULL);
 	free(out);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, NULL, NULL, "node", "show", "WH-TZL-Z6"), 0);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(export_to_a_file_round_trips)
 {
-	struct fix f;
+	struct itest_fix f;
 	char path[600], *out, *file;
 	FILE *fp;
 	long len;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE);
 	snprintf(path, sizeof(path), "%s/wuhou.csv", itest_tmpdir());
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, NULL, NULL, "grid", "export", "-o", path), 0);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, NULL, "grid", "export"), 0);
@@ -208,21 +177,21 @@ TEST(export_to_a_file_round_trips)
 	ASSERT_EQ_INT(fread(file, 1, (size_t)len, fp), len);
 	fclose(fp);
 	ASSERT_EQ_STR(file, out);
-	ASSERT_EQ_INT(count_lines(file), 52);
+	ASSERT_EQ_INT(itest_count_lines(file), 52);
 	/* Importing the export changes nothing. */
 	free(out);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, NULL, "grid", "import", path), 0);
 	ASSERT(strstr(out, "created 0, updated 0, unchanged 51") != NULL);
 	free(out);
 	free(file);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(exit_codes)
 {
-	struct fix f;
+	struct itest_fix f;
 
-	setup(&f);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, NULL, NULL, "ping"), 0);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, NULL, NULL, "node", "frobnicate"), 2);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, NULL, NULL, "node", "show"), 2);
@@ -234,7 +203,7 @@ TEST(exit_codes)
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, NULL, "node", "--help"), 0);
 	ASSERT(strstr(out, "Usage") != NULL);
 	free(out);
-	teardown(&f);
+	itest_teardown(&f);
 
 	/* Nobody listening any more. */
 	const char *const args[] = {"--server", "127.0.0.1:1", "ping", NULL};

@@ -16,23 +16,17 @@
 #define PASSWORD ITEST_ADMIN_PASSWORD "\n"
 
 struct fix {
-	struct itest_db db;
-	struct itest_gridd g;
-	char dir[512];	      /* this test's files */
-	char config_env[600]; /* XDG_CONFIG_HOME=dir/config */
-	const char *env[3];   /* for itest_gridctl_env: the default token file */
+	struct itest_fix base; /* the sample grid imported */
+	char dir[512];	       /* this test's files */
+	char config_env[600];  /* XDG_CONFIG_HOME=dir/config */
+	const char *env[3];    /* for itest_gridctl_env: the default token file */
 };
 
 static void setup(struct fix *f)
 {
 	static unsigned counter;
-	struct grid_client *c;
 
-	itest_db_create(&f->db);
-	itest_gridd_start(&f->g, f->db.url, NULL);
-	c = itest_connect(&f->g);
-	itest_import_file(c, itest_sample_csv());
-	grid_client_destroy(c);
+	itest_setup(&f->base, NULL, ITEST_WITH_SAMPLE);
 	snprintf(f->dir, sizeof(f->dir), "%s/auth-%u", itest_tmpdir(), counter++);
 	ASSERT(mkdir(f->dir, 0700) == 0);
 	snprintf(f->config_env, sizeof(f->config_env), "XDG_CONFIG_HOME=%s/config", f->dir);
@@ -43,15 +37,9 @@ static void setup(struct fix *f)
 	f->env[2] = NULL;
 }
 
-static void teardown(struct fix *f)
-{
-	ASSERT_EQ_INT(itest_gridd_stop(&f->g), 0);
-	itest_db_drop(&f->db);
-}
-
 /* gridctl with no credential but what the arguments and f->env give. */
 #define CTL(f, in, out, err, ...)                                                                  \
-	itest_gridctl_env(&(f)->g, (f)->env, (in), (out), (err),                                   \
+	itest_gridctl_env(&(f)->base.g, (f)->env, (in), (out), (err),                              \
 			  (const char *const[]){__VA_ARGS__, NULL})
 
 /* f->dir/name, into buf. */
@@ -76,15 +64,6 @@ static const char *line_with(const char *text, const char *needle, char *buf, si
 		end = p + strlen(p);
 	snprintf(buf, size, "%.*s", (int)(end - start), start);
 	return buf;
-}
-
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
 }
 
 /* Logs username in with password into token file path; returns the exit
@@ -127,9 +106,9 @@ TEST(login_whoami_logout)
 
 	/* The token sits in the default file of this server, 0600 in a 0700
 	 * directory, where gridctl found it and nobody else can read it. */
-	const char *colon = strrchr(f.g.address, ':');
+	const char *colon = strrchr(f.base.g.address, ':');
 	snprintf(file, sizeof(file), "%s/config/gridctl/sessions/%.*s_%s", f.dir,
-		 (int)(colon - f.g.address), f.g.address, colon + 1);
+		 (int)(colon - f.base.g.address), f.base.g.address, colon + 1);
 	ASSERT_MSG(stat(file, &st) == 0, "no token file %s", file);
 	ASSERT_EQ_INT(st.st_mode & 0777, 0600);
 	snprintf(old, sizeof(old), "%s/config/gridctl/sessions", f.dir);
@@ -191,7 +170,7 @@ TEST(login_whoami_logout)
 	/* Nothing left to log out of. */
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, NULL, "logout"), 0);
 	free(text);
-	teardown(&f);
+	itest_teardown(&f.base);
 }
 
 TEST(logout_with_the_server_gone_still_forgets)
@@ -202,14 +181,14 @@ TEST(logout_with_the_server_gone_still_forgets)
 	setup(&f);
 	path_in(&f, "admin.token", token, sizeof(token));
 	ASSERT_EQ_INT(login_to(&f, token, ITEST_ADMIN, ITEST_ADMIN_PASSWORD), 0);
-	ASSERT_EQ_INT(itest_gridd_stop(&f.g), 0);
+	ASSERT_EQ_INT(itest_gridd_stop(&f.base.g), 0);
 	/* The server cannot revoke it: the file goes all the same, and
 	 * gridctl says what is left (exit 5, server unavailable). */
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, &err, "--token-file", token, "logout"), 5);
 	ASSERT(access(token, F_OK) != 0);
 	ASSERT_MSG(strstr(err, "removed") && strstr(err, "valid"), "said: %s", err);
 	free(err);
-	itest_db_drop(&f.db);
+	itest_db_drop(&f.base.db);
 }
 
 TEST(without_a_session_only_ping)
@@ -219,7 +198,8 @@ TEST(without_a_session_only_ping)
 
 	setup(&f);
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, &err, "node", "ls"), 4);
-	ASSERT_MSG(strstr(err, "not logged in to") && strstr(err, f.g.address), "said: %s", err);
+	ASSERT_MSG(strstr(err, "not logged in to") && strstr(err, f.base.g.address), "said: %s",
+		   err);
 	free(err);
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, &err, "--json", "node", "show", "WH-TZL"), 4);
 	ASSERT(strstr(err, "\"code\":\"UNAUTHENTICATED\"") != NULL);
@@ -239,12 +219,12 @@ TEST(without_a_session_only_ping)
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, NULL, "node", "ls"), 4);
 	/* Nor does a made-up token. */
 	const char *bogus[] = {"GRID_TOKEN=gs_made_up_token", NULL};
-	ASSERT_EQ_INT(itest_gridctl_env(&f.g, bogus, NULL, NULL, &err,
+	ASSERT_EQ_INT(itest_gridctl_env(&f.base.g, bogus, NULL, NULL, &err,
 					(const char *const[]){"node", "ls", NULL}),
 		      4);
 	ASSERT(strstr(err, "GRID_TOKEN") != NULL);
 	free(err);
-	teardown(&f);
+	itest_teardown(&f.base);
 }
 
 TEST(an_expired_session_says_log_in_again)
@@ -258,15 +238,16 @@ TEST(an_expired_session_says_log_in_again)
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, NULL, "--token-file", token, "node", "ls"), 0);
 	/* Expire it behind gridd's back; a restarted gridd knows only the
 	 * database. */
-	ASSERT_EQ_INT(itest_gridd_stop(&f.g), 0);
-	free(itest_sql(f.db.url, "UPDATE session SET expires_at = now() - interval '1 minute'"));
-	itest_gridd_start(&f.g, f.db.url, NULL);
+	ASSERT_EQ_INT(itest_gridd_stop(&f.base.g), 0);
+	free(itest_sql(f.base.db.url,
+		       "UPDATE session SET expires_at = now() - interval '1 minute'"));
+	itest_gridd_start(&f.base.g, f.base.db.url, NULL);
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, &err, "--token-file", token, "node", "ls"), 4);
 	snprintf(hint, sizeof(hint), "gridctl --token-file %s login admin", token);
 	ASSERT_MSG(strstr(err, "expired") && strstr(err, "log in again") && strstr(err, hint),
 		   "said: %s", err);
 	free(err);
-	teardown(&f);
+	itest_teardown(&f.base);
 }
 
 TEST(passwd_changes_the_password)
@@ -289,7 +270,7 @@ TEST(passwd_changes_the_password)
 	free(err);
 	ASSERT_EQ_INT(login_to(&f, mine, "wangfang", "first-password-1"), 4);
 	ASSERT_EQ_INT(login_to(&f, mine, "wangfang", "second-password-2"), 0);
-	teardown(&f);
+	itest_teardown(&f.base);
 }
 
 TEST(users_roles_and_a_zone_leaders_view)
@@ -387,7 +368,7 @@ TEST(users_roles_and_a_zone_leaders_view)
 	ASSERT_EQ_INT(login_to(&f, leader, "lijun", "lijun-password-1"), 0);
 	ASSERT_EQ_INT(
 	    CTL(&f, NULL, NULL, NULL, "--token-file", leader, "node", "show", "WH-TZL-Z5"), 0);
-	teardown(&f);
+	itest_teardown(&f.base);
 }
 
 /* The value of "key":"..." in JSON text, into buf. */
@@ -419,7 +400,7 @@ TEST(api_keys_allow_what_they_name)
 			  "--method", "who-am-i", "--expires", "30d"),
 		      0);
 	/* stdout is the key alone; the warning is on stderr. */
-	ASSERT_EQ_INT(count_lines(out), 1);
+	ASSERT_EQ_INT(itest_count_lines(out), 1);
 	snprintf(key, sizeof(key), "%.*s", (int)strcspn(out, "\n"), out);
 	ASSERT_MSG(strncmp(key, "gk_", 3) == 0, "key: %s", key);
 	ASSERT_MSG(strstr(err, "only time") != NULL, "said: %s", err);
@@ -442,7 +423,7 @@ TEST(api_keys_allow_what_they_name)
 	free(out);
 	snprintf(env_key, sizeof(env_key), "GRID_API_KEY=%s", key);
 	const char *env[] = {env_key, NULL};
-	ASSERT_EQ_INT(itest_gridctl_env(&f.g, env, NULL, NULL, NULL,
+	ASSERT_EQ_INT(itest_gridctl_env(&f.base.g, env, NULL, NULL, NULL,
 					(const char *const[]){"node", "show", "WH-TZL", NULL}),
 		      0);
 	ASSERT_EQ_INT(CTL(&f, NULL, &out, NULL, "--api-key", key, "whoami"), 0);
@@ -472,7 +453,7 @@ TEST(api_keys_allow_what_they_name)
 	ASSERT_EQ_INT(CTL(&f, NULL, NULL, NULL, "--token-file", admin, "apikey", "create", "x",
 			  "--node", "WH", "--expires", "2001-01-01"),
 		      2);
-	teardown(&f);
+	itest_teardown(&f.base);
 }
 
 TEST(audit_names_who_did_what)
@@ -523,7 +504,7 @@ TEST(audit_names_who_did_what)
 	free(out);
 	ASSERT_EQ_INT(
 	    CTL(&f, NULL, &out, &err, "--token-file", admin, "audit", "ls", "--limit", "1"), 0);
-	ASSERT_EQ_INT(count_lines(out), 2);
+	ASSERT_EQ_INT(itest_count_lines(out), 2);
 	ASSERT(strstr(out, "SetLeader") != NULL);
 	ASSERT(strstr(err, "more") != NULL);
 	free(out);
@@ -536,9 +517,9 @@ TEST(audit_names_who_did_what)
 
 	/* Someone with database access rewrites history, getting round the
 	 * trigger that keeps the table append-only. */
-	free(itest_sql(f.db.url, "SET session_replication_role = replica; "
-				 "UPDATE audit_log SET summary = 'nothing happened' "
-				 "WHERE seq = (SELECT max(seq) FROM audit_log)"));
+	free(itest_sql(f.base.db.url, "SET session_replication_role = replica; "
+				      "UPDATE audit_log SET summary = 'nothing happened' "
+				      "WHERE seq = (SELECT max(seq) FROM audit_log)"));
 	ASSERT_EQ_INT(CTL(&f, NULL, &out, NULL, "--token-file", admin, "audit", "verify"), 7);
 	ASSERT_MSG(strstr(out, "audit trail BROKEN at entry ") != NULL, "said: %s", out);
 	free(out);
@@ -546,5 +527,5 @@ TEST(audit_names_who_did_what)
 		      7);
 	ASSERT(strstr(out, "\"ok\":false") != NULL);
 	free(out);
-	teardown(&f);
+	itest_teardown(&f.base);
 }

@@ -11,6 +11,7 @@
  * A method added to the table without a builder here fails the test.
  */
 #include <stdio.h>
+#include <time.h>
 
 #include "server/auth/perm.h"
 #include "server/rpc/rpc.h"
@@ -27,10 +28,11 @@ enum { AT_TARGET, AT_ANCESTOR, AT_SIBLING, AT_DESCENDANT, NPOS };
 
 /* How a method's answer depends on where the caller stands. */
 enum scope {
-	ANONYMOUS, /* no session needed */
-	SELF,	   /* any logged-in principal */
-	NODE,	   /* the permission on TARGET (or above it) */
-	ANYWHERE,  /* the permission anywhere (the handler filters) */
+	ANONYMOUS,  /* no session needed */
+	SELF,	    /* any logged-in principal */
+	NODE,	    /* the permission on TARGET (or above it) */
+	ANYWHERE,   /* the permission anywhere (the handler filters) */
+	WHOLE_GRID, /* the permission on the whole grid: no grant here has it */
 };
 
 /* A request for the method, harmless when allowed; fresh session needed for
@@ -40,6 +42,8 @@ struct builder {
 	enum scope scope;
 	void (*build)(Grid__V1__Request *req, void *mem);
 	bool ends_session;
+	unsigned decides; /* when the table's permission admits more than the
+			     handler lets through: the one that decides */
 };
 
 /* Everything a builder points into lives in one static block per call. */
@@ -73,10 +77,38 @@ union msg {
 	Grid__V1__RevokeApiKeyRequest revoke_api_key;
 	Grid__V1__ListAuditRequest list_audit;
 	Grid__V1__VerifyAuditRequest verify_audit;
+	Grid__V1__SubscribeRequest subscribe;
+	Grid__V1__UnsubscribeRequest unsubscribe;
+	Grid__V1__ListEventsRequest list_events;
+	Grid__V1__RaiseCaseRequest raise_case;
+	Grid__V1__GetCaseRequest get_case;
+	Grid__V1__ListCasesRequest list_cases;
+	Grid__V1__CaseNoteRequest note;
+	Grid__V1__VoidCaseRequest void_case;
+	Grid__V1__CloseCaseRequest close_case;
+	Grid__V1__SendDownCaseRequest send_down_case;
+	Grid__V1__CaseCallbackRequest case_callback;
+	Grid__V1__ClaimCaseRequest claim_case;
+	Grid__V1__CaseReportRequest case_report;
+	Grid__V1__AdvanceClockRequest advance_clock;
+	Grid__V1__IssueTaskRequest issue_task;
+	Grid__V1__GetTaskRequest get_task;
+	Grid__V1__ListTasksRequest list_tasks;
+	Grid__V1__ListAssignmentsRequest list_assignments;
+	Grid__V1__AssignmentRequest acknowledge_assignment;
+	Grid__V1__CompleteAssignmentRequest complete_assignment;
+	Grid__V1__CancelTaskRequest cancel_task;
+	Grid__V1__ExtendTaskRequest extend_task;
+	Grid__V1__TaskProgressRequest task_progress;
 };
 
 static Grid__V1__RoleGrant bad_grant;
 static char revoked_key_id[32];
+/* A case at TARGET, voided during setup: no transition applies to it. */
+static uint64_t voided_case;
+/* A task issued at TARGET, cancelled during setup: cancelling or extending
+ * it again is refused after the permission check on its node. */
+static uint64_t cancelled_task;
 
 #define B(name, NAME, init, ...)                                                                   \
 	static void build_##name(Grid__V1__Request *req, void *mem)                                \
@@ -150,6 +182,78 @@ B(list_audit, LIST_AUDIT, grid__v1__list_audit_request__init,
   m->list_audit.node_code = (char *)TARGET;
   m->list_audit.page_size = 5)
 B(verify_audit, VERIFY_AUDIT, grid__v1__verify_audit_request__init, (void)0)
+/* Events: a kind the handler refuses; a short listing. */
+static char *bad_kinds[] = {(char *)"Not A Kind"};
+B(subscribe, SUBSCRIBE, grid__v1__subscribe_request__init, m->subscribe.node_code = (char *)TARGET;
+  m->subscribe.n_kinds = 1; m->subscribe.kinds = bad_kinds)
+B(unsubscribe, UNSUBSCRIBE, grid__v1__unsubscribe_request__init, (void)0)
+B(list_events, LIST_EVENTS, grid__v1__list_events_request__init,
+  m->list_events.node_code = (char *)TARGET;
+  m->list_events.limit = 5)
+B(raise_case, RAISE_CASE, grid__v1__raise_case_request__init,
+  m->raise_case.node_code = (char *)TARGET;
+  m->raise_case.title = (char *)"")
+B(get_case, GET_CASE, grid__v1__get_case_request__init, m->get_case.id = voided_case)
+B(list_cases, LIST_CASES, grid__v1__list_cases_request__init,
+  m->list_cases.node_code = (char *)TARGET)
+B(void_case, VOID_CASE, grid__v1__void_case_request__init, m->void_case.id = voided_case;
+  m->void_case.reason = GRID__V1__VOID_REASON__VOID_INVALID)
+B(close_case, CLOSE_CASE, grid__v1__close_case_request__init, m->close_case.id = voided_case;
+  m->close_case.outcome = GRID__V1__CASE_OUTCOME__OUTCOME_WITHDRAWN)
+B(send_down_case, SEND_DOWN_CASE, grid__v1__send_down_case_request__init,
+  m->send_down_case.id = voided_case;
+  m->send_down_case.to_node_code = (char *)"WH-TZL-Z5-ZTY")
+B(case_callback, CASE_CALLBACK, grid__v1__case_callback_request__init,
+  m->case_callback.id = voided_case;
+  m->case_callback.satisfaction = 3)
+B(claim_case, CLAIM_CASE, grid__v1__claim_case_request__init,
+  m->claim_case.node_code = (char *)TARGET)
+B(case_report, CASE_REPORT, grid__v1__case_report_request__init,
+  m->case_report.node_code = (char *)TARGET)
+B(advance_clock, ADVANCE_CLOCK, grid__v1__advance_clock_request__init, (void)0)
+
+/* Tasks: a missing field, or the cancelled task. GetTask's reach goes
+ * below its node (a building head sees the district's task), so it is
+ * asked about no task: its permission anywhere lets it through. */
+B(issue_task, ISSUE_TASK, grid__v1__issue_task_request__init,
+  m->issue_task.node_code = (char *)TARGET;
+  m->issue_task.title = (char *)"")
+B(get_task, GET_TASK, grid__v1__get_task_request__init, (void)0)
+B(list_tasks, LIST_TASKS, grid__v1__list_tasks_request__init,
+  m->list_tasks.node_code = (char *)TARGET)
+B(list_assignments, LIST_ASSIGNMENTS, grid__v1__list_assignments_request__init,
+  m->list_assignments.node_code = (char *)TARGET)
+B(acknowledge_assignment, ACKNOWLEDGE_ASSIGNMENT, grid__v1__assignment_request__init,
+  m->acknowledge_assignment.node_code = (char *)TARGET)
+B(complete_assignment, COMPLETE_ASSIGNMENT, grid__v1__complete_assignment_request__init,
+  m->complete_assignment.node_code = (char *)TARGET)
+B(cancel_task, CANCEL_TASK, grid__v1__cancel_task_request__init, m->cancel_task.id = cancelled_task)
+B(extend_task, EXTEND_TASK, grid__v1__extend_task_request__init, m->extend_task.id = cancelled_task;
+  m->extend_task.due_at_ms = ((int64_t)time(NULL) + 30 * 86400) * 1000)
+B(task_progress, TASK_PROGRESS, grid__v1__task_progress_request__init,
+  m->task_progress.node_code = (char *)TARGET)
+
+/* The transitions that take only a case and a note, on the voided case. */
+#define NOTE(name, NAME)                                                                           \
+	static void build_##name(Grid__V1__Request *req, void *mem)                                \
+	{                                                                                          \
+		union msg *m = mem;                                                                \
+		grid__v1__case_note_request__init(&m->note);                                       \
+		m->note.id = voided_case;                                                          \
+		m->note.note = (char *)"matrix";                                                   \
+		req->call_case = GRID__V1__REQUEST__CALL_##NAME;                                   \
+		req->name = &m->note;                                                              \
+	}
+NOTE(register_case, REGISTER_CASE)
+NOTE(accept_case, ACCEPT_CASE)
+NOTE(start_case, START_CASE)
+NOTE(resolve_case, RESOLVE_CASE)
+NOTE(check_case, CHECK_CASE)
+NOTE(rework_case, REWORK_CASE)
+NOTE(escalate_case, ESCALATE_CASE)
+NOTE(suspend_case, SUSPEND_CASE)
+NOTE(resume_case, RESUME_CASE)
+NOTE(reopen_case, REOPEN_CASE)
 
 #define E(NAME, scope, name, ...)                                                                  \
 	{                                                                                          \
@@ -186,6 +290,41 @@ static const struct builder builders[] = {
     E(REVOKE_API_KEY, NODE, revoke_api_key, false),
     E(LIST_AUDIT, NODE, list_audit, false),
     E(VERIFY_AUDIT, ANYWHERE, verify_audit, false),
+    /* case.read or task.read on the node opens its events. */
+    E(SUBSCRIBE, NODE, subscribe, false),
+    E(UNSUBSCRIBE, SELF, unsubscribe, false),
+    E(LIST_EVENTS, NODE, list_events, false),
+    E(RAISE_CASE, NODE, raise_case, false),
+    /* Any caser reads its own case; this one was raised by the admin. */
+    E(GET_CASE, NODE, get_case, false, PERM_CASE_READ),
+    E(LIST_CASES, NODE, list_cases, false),
+    E(REGISTER_CASE, NODE, register_case, false),
+    E(VOID_CASE, NODE, void_case, false),
+    E(ACCEPT_CASE, NODE, accept_case, false),
+    E(START_CASE, NODE, start_case, false),
+    E(RESOLVE_CASE, NODE, resolve_case, false),
+    E(CHECK_CASE, NODE, check_case, false),
+    E(CLOSE_CASE, NODE, close_case, false),
+    E(REWORK_CASE, NODE, rework_case, false),
+    E(ESCALATE_CASE, NODE, escalate_case, false),
+    E(SEND_DOWN_CASE, NODE, send_down_case, false),
+    E(SUSPEND_CASE, NODE, suspend_case, false),
+    E(RESUME_CASE, NODE, resume_case, false),
+    E(REOPEN_CASE, NODE, reopen_case, false),
+    /* The reporter calls back too; others need to handle cases. */
+    E(CASE_CALLBACK, NODE, case_callback, false, PERM_CASE_HANDLE),
+    E(CLAIM_CASE, NODE, claim_case, false),
+    E(CASE_REPORT, NODE, case_report, false),
+    E(ISSUE_TASK, NODE, issue_task, false),
+    E(GET_TASK, ANYWHERE, get_task, false),
+    E(LIST_TASKS, NODE, list_tasks, false),
+    E(LIST_ASSIGNMENTS, NODE, list_assignments, false),
+    E(ACKNOWLEDGE_ASSIGNMENT, NODE, acknowledge_assignment, false),
+    E(COMPLETE_ASSIGNMENT, NODE, complete_assignment, false),
+    E(CANCEL_TASK, NODE, cancel_task, false),
+    E(EXTEND_TASK, NODE, extend_task, false),
+    E(TASK_PROGRESS, NODE, task_progress, false),
+    E(ADVANCE_CLOCK, WHOLE_GRID, advance_clock, false),
 };
 #define NBUILDERS (sizeof(builders) / sizeof(builders[0]))
 
@@ -209,7 +348,8 @@ TEST(every_method_has_a_matrix_row)
 		else if (m->perm == PERM_SELF)
 			ASSERT_MSG(b->scope == SELF, "%s is for any session in the table", m->name);
 		else
-			ASSERT_MSG(b->scope == NODE || b->scope == ANYWHERE,
+			ASSERT_MSG(b->scope == NODE || b->scope == ANYWHERE ||
+				       b->scope == WHOLE_GRID,
 				   "%s needs %s in the table", m->name, perm_name(m->perm));
 	}
 	/* Only these four calls may be made without logging in. */
@@ -226,9 +366,7 @@ TEST(every_method_has_a_matrix_row)
 /* --- the live matrix ------------------------------------------------------ */
 
 struct world {
-	struct itest_db db;
-	struct itest_gridd g;
-	struct grid_client *admin;
+	struct itest_fix base; /* the sample grid and its admin */
 	/* tokens[role][position]; role 0 unused; ROLE_CITY_SYSTEM = API keys */
 	char tokens[ROLE_MAX + 1][NPOS][128];
 	char expired_token[128];
@@ -237,7 +375,7 @@ struct world {
 
 static Grid__V1__Reply *call_admin(struct world *w, Grid__V1__Request *req)
 {
-	return itest_call(w->admin, req);
+	return itest_call(w->base.admin, req);
 }
 
 static void create_key(struct world *w, const char *node, char *ret_key, char *ret_id)
@@ -272,9 +410,63 @@ static void revoke_key(struct world *w, const char *id)
 	grid_client_reply_free(r);
 }
 
+static uint64_t void_a_case(struct world *w)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__RaiseCaseRequest rc = GRID__V1__RAISE_CASE_REQUEST__INIT;
+	Grid__V1__VoidCaseRequest vc = GRID__V1__VOID_CASE_REQUEST__INIT;
+	Grid__V1__Reply *r;
+	uint64_t id;
+
+	rc.node_code = (char *)TARGET;
+	rc.title = (char *)"matrix case";
+	rc.category = (char *)"other";
+	req.call_case = GRID__V1__REQUEST__CALL_RAISE_CASE;
+	req.raise_case = &rc;
+	r = call_admin(w, &req);
+	ASSERT_MSG(itest_code(r) == 0, "RaiseCase: %s", r->status->message);
+	id = r->raise_case->id;
+	grid_client_reply_free(r);
+	vc.id = id;
+	vc.reason = GRID__V1__VOID_REASON__VOID_INVALID;
+	req.call_case = GRID__V1__REQUEST__CALL_VOID_CASE;
+	req.void_case = &vc;
+	r = call_admin(w, &req);
+	ASSERT_MSG(itest_code(r) == 0, "VoidCase: %s", r->status->message);
+	grid_client_reply_free(r);
+	return id;
+}
+
+static uint64_t cancel_a_task(struct world *w)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__IssueTaskRequest it = GRID__V1__ISSUE_TASK_REQUEST__INIT;
+	Grid__V1__CancelTaskRequest ct = GRID__V1__CANCEL_TASK_REQUEST__INIT;
+	Grid__V1__Reply *r;
+	uint64_t id;
+
+	it.node_code = (char *)TARGET;
+	it.title = (char *)"matrix task";
+	it.target_level = (char *)"courtyard";
+	it.due_at_ms = ((int64_t)time(NULL) + 86400) * 1000;
+	req.call_case = GRID__V1__REQUEST__CALL_ISSUE_TASK;
+	req.issue_task = &it;
+	r = call_admin(w, &req);
+	ASSERT_MSG(itest_code(r) == 0, "IssueTask: %s", r->status->message);
+	id = r->issue_task->id;
+	grid_client_reply_free(r);
+	ct.id = id;
+	req.call_case = GRID__V1__REQUEST__CALL_CANCEL_TASK;
+	req.cancel_task = &ct;
+	r = call_admin(w, &req);
+	ASSERT_MSG(itest_code(r) == 0, "CancelTask: %s", r->status->message);
+	grid_client_reply_free(r);
+	return id;
+}
+
 static void login_as(struct world *w, const char *user, char *ret_token)
 {
-	struct grid_client *c = itest_connect_anonymous(&w->g);
+	struct grid_client *c = itest_connect_anonymous(&w->base.g);
 
 	ASSERT_EQ_INT(itest_login(c, user, PASSWORD, ret_token), 0);
 	grid_client_destroy(c);
@@ -284,11 +476,9 @@ static void build_world(struct world *w)
 {
 	char name[64];
 
-	itest_db_create(&w->db);
-	itest_gridd_start(&w->g, w->db.url, NULL);
-	w->admin = itest_connect(&w->g);
-	itest_import_file(w->admin, itest_sample_csv());
-	itest_create_user(w->admin, "target-user", PASSWORD, GRID__V1__ROLE__ROLE_RESIDENT, TARGET);
+	itest_setup(&w->base, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	itest_create_user(w->base.admin, "target-user", PASSWORD, GRID__V1__ROLE__ROLE_RESIDENT,
+			  TARGET);
 	bad_grant = (Grid__V1__RoleGrant)GRID__V1__ROLE_GRANT__INIT;
 	bad_grant.role = (Grid__V1__Role)99;
 	bad_grant.node_code = (char *)TARGET;
@@ -300,24 +490,27 @@ static void build_world(struct world *w)
 				continue;
 			}
 			snprintf(name, sizeof(name), "r%d-%s", role, position_names[pos]);
-			itest_create_user(w->admin, name, PASSWORD, role, positions[pos]);
+			itest_create_user(w->base.admin, name, PASSWORD, role, positions[pos]);
 			login_as(w, name, w->tokens[role][pos]);
 		}
 	}
 	/* A key on TARGET, revoked: RevokeApiKey's harmless target. */
 	create_key(w, TARGET, w->revoked_key, revoked_key_id);
 	revoke_key(w, revoked_key_id);
+	voided_case = void_a_case(w);
+	cancelled_task = cancel_a_task(w);
 	/* A session, expired in the database. */
-	itest_create_user(w->admin, "expired", PASSWORD, GRID__V1__ROLE__ROLE_DISTRICT_ADMIN, "");
+	itest_create_user(w->base.admin, "expired", PASSWORD, GRID__V1__ROLE__ROLE_DISTRICT_ADMIN,
+			  "");
 	login_as(w, "expired", w->expired_token);
-	free(itest_sql(w->db.url,
+	free(itest_sql(w->base.db.url,
 		       "UPDATE session SET expires_at = now() - interval '1 second' "
 		       "WHERE account_id = (SELECT id FROM account WHERE username = 'expired')"));
 }
 
 static int cell(struct world *w, const char *token, const struct builder *b)
 {
-	struct grid_client *c = itest_connect_anonymous(&w->g);
+	struct grid_client *c = itest_connect_anonymous(&w->base.g);
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	static union msg mem;
 	int code;
@@ -325,9 +518,7 @@ static int cell(struct world *w, const char *token, const struct builder *b)
 	if (token)
 		(void)itest_authenticate(c, token);
 	b->build(&req, &mem);
-	Grid__V1__Reply *r = itest_call(c, &req);
-	code = itest_code(r);
-	grid_client_reply_free(r);
+	code = itest_code_free(itest_call(c, &req));
 	grid_client_destroy(c);
 	return code;
 }
@@ -352,16 +543,20 @@ TEST(matrix)
 		for (int role = ROLE_MIN; role <= ROLE_MAX; role++) {
 			unsigned perms = perm_of_role(role);
 			for (int pos = 0; pos < NPOS; pos++) {
+				unsigned need = b->decides ? b->decides : m->perm;
 				bool expect;
 				switch (b->scope) {
 				case SELF:
 					expect = true;
 					break;
 				case ANYWHERE:
-					expect = (perms & m->perm) != 0;
+					expect = (perms & need) != 0;
+					break;
+				case WHOLE_GRID:
+					expect = false; /* every grant here is on a node */
 					break;
 				default:
-					expect = (perms & m->perm) &&
+					expect = (perms & need) &&
 						 (pos == AT_TARGET || pos == AT_ANCESTOR);
 					break;
 				}
@@ -403,25 +598,20 @@ TEST(matrix)
 			   builder_for(GRID__V1__REQUEST__CALL_WHO_AM_I)),
 		      CODE(UNAUTHENTICATED));
 
-	grid_client_destroy(w.admin);
-	ASSERT_EQ_INT(itest_gridd_stop(&w.g), 0);
-	itest_db_drop(&w.db);
+	itest_teardown(&w.base);
 }
 
 TEST(no_leak_of_what_exists_outside)
 {
-	static struct world w;
+	struct itest_fix f;
 	struct grid_client *c;
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 	Grid__V1__GetNodeRequest m = GRID__V1__GET_NODE_REQUEST__INIT;
 	Grid__V1__Reply *r1, *r2;
 
-	itest_db_create(&w.db);
-	itest_gridd_start(&w.g, w.db.url, NULL);
-	w.admin = itest_connect(&w.g);
-	itest_import_file(w.admin, itest_sample_csv());
-	itest_create_user(w.admin, "z4", PASSWORD, GRID__V1__ROLE__ROLE_ZONE_LEADER, "WH-TZL-Z4");
-	c = itest_connect_anonymous(&w.g);
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	itest_create_user(f.admin, "z4", PASSWORD, GRID__V1__ROLE__ROLE_ZONE_LEADER, "WH-TZL-Z4");
+	c = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(c, "z4", PASSWORD, NULL), 0);
 	req.call_case = GRID__V1__REQUEST__CALL_GET_NODE;
 	req.get_node = &m;
@@ -465,7 +655,5 @@ TEST(no_leak_of_what_exists_outside)
 	grid_client_reply_free(r1);
 
 	grid_client_destroy(c);
-	grid_client_destroy(w.admin);
-	ASSERT_EQ_INT(itest_gridd_stop(&w.g), 0);
-	itest_db_drop(&w.db);
+	itest_teardown(&f);
 }

@@ -2,211 +2,48 @@
  * sockets: the Hello rule, frame limits before and after Hello, garbage,
  * reserved ids, unknown calls, many requests in one write, a half-closed
  * client, and gridd staying up through all of it. */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/frame.h"
 #include "tests/harness/itest.h"
+#include "tests/harness/raw.h"
 
 #define CODE(x) GRID__V1__CODE__CODE_##x
-
-struct fix {
-	struct itest_db db;
-	struct itest_gridd g;
-};
-
-static void setup(struct fix *f, const char *const *extra)
-{
-	itest_db_create(&f->db);
-	itest_gridd_start(&f->g, f->db.url, extra);
-}
-
-static void teardown(struct fix *f)
-{
-	ASSERT_EQ_INT(itest_gridd_stop(&f->g), 0);
-	itest_db_drop(&f->db);
-}
-
-static int raw_connect(const struct itest_gridd *g)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	char host[64];
-	const char *colon = strrchr(g->address, ':');
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ASSERT(fd >= 0 && colon);
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - g->address), g->address);
-	sin.sin_port = htons((uint16_t)atoi(colon + 1));
-	inet_pton(AF_INET, host, &sin.sin_addr);
-	ASSERT_MSG(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "connect: %s",
-		   strerror(errno));
-	return fd;
-}
-
-static void send_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	while (len) {
-		ssize_t k = write(fd, b, len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		ASSERT_MSG(k > 0, "write: %s", strerror(errno));
-		b += k;
-		len -= (size_t)k;
-	}
-}
-
-static void send_request(int fd, Grid__V1__Request *req)
-{
-	size_t n = grid__v1__request__get_packed_size(req);
-	uint8_t *buf = malloc(n + 4);
-
-	frame_put_header(buf, (uint32_t)n);
-	grid__v1__request__pack(req, buf + 4);
-	send_all(fd, buf, n + 4);
-	free(buf);
-}
-
-/* Reads exactly len bytes; returns 0 on EOF, -1 on timeout. */
-static int read_exact(int fd, uint8_t *p, size_t len, int timeout_ms)
-{
-	while (len) {
-		struct pollfd pfd = {fd, POLLIN, 0};
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return -1;
-		ssize_t k = read(fd, p, len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return 0;
-		p += k;
-		len -= (size_t)k;
-	}
-	return 1;
-}
-
-/* The next reply, or NULL when the server closed the connection. */
-static Grid__V1__ServerFrame *read_frame(int fd)
-{
-	uint8_t hdr[4];
-	int r = read_exact(fd, hdr, 4, 10000);
-
-	ASSERT_MSG(r >= 0, "no frame from gridd within 10 s");
-	if (r == 0)
-		return NULL;
-	uint32_t n = frame_get_header(hdr);
-	ASSERT(n < (1u << 24));
-	uint8_t *body = malloc(n ? n : 1);
-	ASSERT_EQ_INT(read_exact(fd, body, n, 10000), 1);
-	Grid__V1__ServerFrame *f = grid__v1__server_frame__unpack(NULL, n, body);
-	free(body);
-	ASSERT_NOT_NULL(f);
-	return f;
-}
-
-/* True when the server closes the connection (after any frames). */
-static bool closed_by_server(int fd)
-{
-	uint8_t b[256];
-
-	for (;;) {
-		struct pollfd pfd = {fd, POLLIN, 0};
-		if (poll(&pfd, 1, 10000) <= 0)
-			return false;
-		ssize_t k = read(fd, b, sizeof(b));
-		if (k == 0 || (k < 0 && errno == ECONNRESET))
-			return true;
-		if (k < 0)
-			return false;
-	}
-}
-
-static void hello(int fd)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__Hello h = GRID__V1__HELLO__INIT;
-	Grid__V1__ServerFrame *f;
-
-	h.protocol_version = 1;
-	h.client_name = (char *)"raw-test";
-	req.id = 1;
-	req.call_case = GRID__V1__REQUEST__CALL_HELLO;
-	req.hello = &h;
-	send_request(fd, &req);
-	f = read_frame(fd);
-	ASSERT_NOT_NULL(f);
-	ASSERT_EQ_INT(f->reply->status->code, CODE(OK));
-	grid__v1__server_frame__free_unpacked(f, NULL);
-}
-
-static void login(int fd)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__LoginRequest m = GRID__V1__LOGIN_REQUEST__INIT;
-	Grid__V1__ServerFrame *f;
-
-	m.username = (char *)ITEST_ADMIN;
-	m.password = (char *)ITEST_ADMIN_PASSWORD;
-	req.id = 2;
-	req.call_case = GRID__V1__REQUEST__CALL_LOGIN;
-	req.login = &m;
-	send_request(fd, &req);
-	f = read_frame(fd);
-	ASSERT_NOT_NULL(f);
-	ASSERT_EQ_INT(f->reply->status->code, CODE(OK));
-	grid__v1__server_frame__free_unpacked(f, NULL);
-}
-
-static void ping(int fd, uint64_t id)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__Ping p = GRID__V1__PING__INIT;
-
-	req.id = id;
-	req.call_case = GRID__V1__REQUEST__CALL_PING;
-	req.ping = &p;
-	send_request(fd, &req);
-}
 
 /* The server still serves a fresh, well-behaved client. */
 static void assert_still_serving(const struct itest_gridd *g)
 {
 	struct grid_client *c = itest_connect(g);
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__Ping p = GRID__V1__PING__INIT;
-	Grid__V1__Reply *r;
 
-	req.call_case = GRID__V1__REQUEST__CALL_PING;
-	req.ping = &p;
-	r = itest_call(c, &req);
-	ASSERT_EQ_INT(itest_code(r), CODE(OK));
-	ASSERT(r->ping->server_time_ms > 1700000000000LL);
-	grid_client_reply_free(r);
+	itest_ping(c);
 	grid_client_destroy(c);
+}
+
+/* The server answers with an error about the connection (id 0), then
+ * closes it. */
+static void expect_goodbye(struct raw_stream *st, int code)
+{
+	raw_stream_expect(st, 0, code);
+	ASSERT(raw_stream_closed(st, RAW_WAIT_MS));
+	raw_stream_close(st);
 }
 
 TEST(hello_reports_limits_and_levels)
 {
-	struct fix f;
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__Hello h = GRID__V1__HELLO__INIT;
+	struct itest_fix f;
+	struct raw_stream st;
+	Grid__V1__Request req;
+	Grid__V1__Hello h;
 	Grid__V1__ServerFrame *fr;
 	const char *const extra[] = {"--set", "limits.max_inflight=7", NULL};
-	int fd;
 
-	setup(&f, extra);
-	fd = raw_connect(&f.g);
-	h.protocol_version = 1;
-	req.id = 42;
-	req.call_case = GRID__V1__REQUEST__CALL_HELLO;
-	req.hello = &h;
-	send_request(fd, &req);
-	fr = read_frame(fd);
+	itest_setup(&f, extra, 0);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_hello_request(&req, &h, 42);
+	raw_send(st.fd, &req);
+	fr = raw_stream_read(&st);
 	ASSERT_EQ_UINT(fr->reply->id, 42);
 	ASSERT_EQ_INT(fr->reply->status->code, CODE(OK));
 	ASSERT_EQ_UINT(fr->reply->hello->protocol_version, 1);
@@ -220,79 +57,61 @@ TEST(hello_reports_limits_and_levels)
 
 	/* A second Hello is refused but the connection stays. */
 	req.id = 43;
-	send_request(fd, &req);
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 43);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(FAILED_PRECONDITION));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ping(fd, 44);
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 44);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(OK));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	close(fd);
+	raw_send(st.fd, &req);
+	raw_stream_expect(&st, 43, CODE(FAILED_PRECONDITION));
+	raw_send_ping(st.fd, 44);
+	raw_stream_expect(&st, 44, CODE(OK));
+	raw_stream_close(&st);
 
 	/* An unknown protocol version is refused. */
-	fd = raw_connect(&f.g);
+	raw_stream_open(&st, f.g.address, NULL);
 	h.protocol_version = 2;
 	req.id = 1;
-	send_request(fd, &req);
-	fr = read_frame(fd);
+	raw_send(st.fd, &req);
+	fr = raw_stream_read(&st);
 	ASSERT_EQ_INT(fr->reply->status->code, CODE(FAILED_PRECONDITION));
 	ASSERT(strstr(fr->reply->status->message, "speaks 1") != NULL);
 	grid__v1__server_frame__free_unpacked(fr, NULL);
-	close(fd);
-	teardown(&f);
+	raw_stream_close(&st);
+	itest_teardown(&f);
 }
 
 TEST(first_request_must_be_hello)
 {
-	struct fix f;
-	Grid__V1__ServerFrame *fr;
-	int fd;
+	struct itest_fix f;
+	struct raw_stream st;
 
-	setup(&f, NULL);
-	fd = raw_connect(&f.g);
-	ping(fd, 5);
-	fr = read_frame(fd);
-	ASSERT_NOT_NULL(fr);
-	ASSERT_EQ_UINT(fr->reply->id, 0);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(FAILED_PRECONDITION));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
+	itest_setup(&f, NULL, 0);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_send_ping(st.fd, 5);
+	expect_goodbye(&st, CODE(FAILED_PRECONDITION));
 	assert_still_serving(&f.g);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(frame_limits_before_and_after_login)
 {
-	struct fix f;
+	struct itest_fix f;
+	struct raw_stream st;
 	Grid__V1__ServerFrame *fr;
 	uint8_t hdr[4];
-	int fd;
 
-	setup(&f, NULL);
+	itest_setup(&f, NULL, 0);
 	/* Before Hello: 16 KiB; one byte more is refused at the header. */
-	fd = raw_connect(&f.g);
+	raw_stream_open(&st, f.g.address, NULL);
 	frame_put_header(hdr, 16 * 1024 + 1);
-	send_all(fd, hdr, 4);
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 0);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(RESOURCE_EXHAUSTED));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
+	raw_send_all(st.fd, hdr, 4);
+	expect_goodbye(&st, CODE(RESOURCE_EXHAUSTED));
 
 	/* A header announcing 4 GiB: same answer, nothing allocated. */
-	fd = raw_connect(&f.g);
+	raw_stream_open(&st, f.g.address, NULL);
 	frame_put_header(hdr, 0xffffffffu);
-	send_all(fd, hdr, 4);
-	fr = read_frame(fd);
+	raw_send_all(st.fd, hdr, 4);
+	fr = raw_stream_read(&st);
 	ASSERT_EQ_INT(fr->reply->status->code, CODE(RESOURCE_EXHAUSTED));
 	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
+	ASSERT(raw_stream_closed(&st, RAW_WAIT_MS));
+	raw_stream_close(&st);
 
 	/* The padded Ping below: 100 KiB, in an unknown field protobuf skips. */
 	size_t pad = 100 * 1024;
@@ -311,123 +130,95 @@ TEST(frame_limits_before_and_after_login)
 	frame_put_header(hdr, (uint32_t)n);
 
 	/* After Hello but before logging in, the small limit still holds. */
-	fd = raw_connect(&f.g);
-	hello(fd);
-	send_all(fd, hdr, 4);
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 0);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(RESOURCE_EXHAUSTED));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_stream_hello(&st);
+	raw_send_all(st.fd, hdr, 4);
+	expect_goodbye(&st, CODE(RESOURCE_EXHAUSTED));
 
 	/* Logged in, 100 KiB is fine (an import, say) but 1 MiB + 1 is not. */
-	fd = raw_connect(&f.g);
-	hello(fd);
-	login(fd);
-	send_all(fd, hdr, 4);
-	send_all(fd, big, n);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_stream_hello(&st);
+	raw_stream_login(&st, ITEST_ADMIN, ITEST_ADMIN_PASSWORD);
+	raw_send_all(st.fd, hdr, 4);
+	raw_send_all(st.fd, big, n);
 	free(big);
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 9);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(OK));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
+	raw_stream_expect(&st, 9, CODE(OK));
 	frame_put_header(hdr, 1024 * 1024 + 1);
-	send_all(fd, hdr, 4);
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 0);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(RESOURCE_EXHAUSTED));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
+	raw_send_all(st.fd, hdr, 4);
+	expect_goodbye(&st, CODE(RESOURCE_EXHAUSTED));
 	assert_still_serving(&f.g);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(garbage_and_truncated_input)
 {
-	struct fix f;
+	struct itest_fix f;
+	struct raw_stream st;
 	Grid__V1__ServerFrame *fr;
 	static const uint8_t garbage[] = {0, 0, 0, 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	/* A length-delimited field claiming 100 bytes with 2 present. */
 	static const uint8_t truncated[] = {0, 0, 0, 4, 0x52, 100, 0x08, 0x01};
-	int fd;
 
-	setup(&f, NULL);
-	fd = raw_connect(&f.g);
-	send_all(fd, garbage, sizeof(garbage));
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 0);
+	itest_setup(&f, NULL, 0);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_send_all(st.fd, garbage, sizeof(garbage));
+	expect_goodbye(&st, CODE(INVALID_ARGUMENT));
+
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_stream_hello(&st);
+	raw_send_all(st.fd, truncated, sizeof(truncated));
+	fr = raw_stream_read(&st);
 	ASSERT_EQ_INT(fr->reply->status->code, CODE(INVALID_ARGUMENT));
 	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
-
-	fd = raw_connect(&f.g);
-	hello(fd);
-	send_all(fd, truncated, sizeof(truncated));
-	fr = read_frame(fd);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(INVALID_ARGUMENT));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
+	ASSERT(raw_stream_closed(&st, RAW_WAIT_MS));
+	raw_stream_close(&st);
 
 	/* Half a frame, then the peer vanishes. */
-	fd = raw_connect(&f.g);
-	send_all(fd, garbage, 6);
-	close(fd);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_send_all(st.fd, garbage, 6);
+	raw_stream_close(&st);
 	assert_still_serving(&f.g);
-	teardown(&f);
+	itest_teardown(&f);
 }
 
 TEST(reserved_id_and_unknown_call)
 {
-	struct fix f;
+	struct itest_fix f;
+	struct raw_stream st;
 	Grid__V1__ServerFrame *fr;
 	/* id 7, then field 999 (unknown to this server), empty. */
 	static const uint8_t unknown[] = {0, 0, 0, 5, 0x08, 0x07, 0xba, 0x3e, 0x00};
-	int fd;
 
-	setup(&f, NULL);
-	fd = raw_connect(&f.g);
-	hello(fd);
-	send_all(fd, unknown, sizeof(unknown));
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 7);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(UNIMPLEMENTED));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
+	itest_setup(&f, NULL, 0);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_stream_hello(&st);
+	raw_send_all(st.fd, unknown, sizeof(unknown));
+	raw_stream_expect(&st, 7, CODE(UNIMPLEMENTED));
 	/* Still usable. */
-	ping(fd, 8);
-	fr = read_frame(fd);
+	raw_send_ping(st.fd, 8);
+	fr = raw_stream_read(&st);
 	ASSERT_EQ_UINT(fr->reply->id, 8);
 	grid__v1__server_frame__free_unpacked(fr, NULL);
 	/* Id 0 is reserved for the connection itself. */
-	ping(fd, 0);
-	fr = read_frame(fd);
-	ASSERT_EQ_UINT(fr->reply->id, 0);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(INVALID_ARGUMENT));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
-	close(fd);
-	teardown(&f);
+	raw_send_ping(st.fd, 0);
+	expect_goodbye(&st, CODE(INVALID_ARGUMENT));
+	itest_teardown(&f);
 }
 
 TEST(many_requests_in_one_write_and_half_close)
 {
-	struct fix f;
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__Ping p = GRID__V1__PING__INIT;
+	struct itest_fix f;
+	struct raw_stream st;
+	Grid__V1__Request req;
+	Grid__V1__Ping p;
 	uint8_t *buf;
 	size_t one, n = 500, off = 0;
 	bool seen[501] = {false};
-	int fd;
 
-	setup(&f, NULL);
-	fd = raw_connect(&f.g);
-	hello(fd);
-	req.call_case = GRID__V1__REQUEST__CALL_PING;
-	req.ping = &p;
-	req.id = 1000;
+	itest_setup(&f, NULL, 0);
+	raw_stream_open(&st, f.g.address, NULL);
+	raw_stream_hello(&st);
+	raw_ping_request(&req, &p, 1000);
 	one = grid__v1__request__get_packed_size(&req) + 4;
 	buf = malloc(one * n);
 	for (size_t i = 1; i <= n; i++) {
@@ -437,12 +228,12 @@ TEST(many_requests_in_one_write_and_half_close)
 		grid__v1__request__pack(&req, buf + off + 4);
 		off += len + 4;
 	}
-	send_all(fd, buf, off);
+	raw_send_all(st.fd, buf, off);
 	free(buf);
 	/* The client is done sending; it still gets every reply. */
-	shutdown(fd, SHUT_WR);
+	shutdown(st.fd, SHUT_WR);
 	for (size_t i = 0; i < n; i++) {
-		Grid__V1__ServerFrame *fr = read_frame(fd);
+		Grid__V1__ServerFrame *fr = raw_stream_read(&st);
 		ASSERT_MSG(fr != NULL, "connection closed after %zu of %zu replies", i, n);
 		uint64_t id = fr->reply->id;
 		ASSERT(id > 1000 && id <= 1000 + n);
@@ -451,74 +242,71 @@ TEST(many_requests_in_one_write_and_half_close)
 		ASSERT_EQ_INT(fr->reply->status->code, CODE(OK));
 		grid__v1__server_frame__free_unpacked(fr, NULL);
 	}
-	ASSERT(closed_by_server(fd));
-	close(fd);
-	teardown(&f);
+	ASSERT(raw_stream_closed(&st, RAW_WAIT_MS));
+	raw_stream_close(&st);
+	itest_teardown(&f);
 }
 
 TEST(hello_timeout_closes_silent_peers)
 {
-	struct fix f;
-	const char *const extra[] = {"--set", "limits.login_timeout_ms=300", NULL};
+	struct itest_fix f;
+	struct raw_stream st;
+	const char *const extra[] = {"--set", "limits.login_timeout_ms=1000", NULL};
 	Grid__V1__ServerFrame *fr;
 	uint64_t t0;
-	int fd;
 
-	setup(&f, extra);
-	fd = raw_connect(&f.g);
+	itest_setup(&f, extra, 0);
+	raw_stream_open(&st, f.g.address, NULL);
 	t0 = itest_now_ms();
-	fr = read_frame(fd);
+	fr = raw_stream_read(&st);
 	ASSERT_NOT_NULL(fr);
 	ASSERT_EQ_INT(fr->reply->status->code, CODE(DEADLINE_EXCEEDED));
 	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(fd));
+	ASSERT(raw_stream_closed(&st, RAW_WAIT_MS));
 	ASSERT(itest_now_ms() - t0 < 5000);
-	close(fd);
-	teardown(&f);
+	raw_stream_close(&st);
+	itest_teardown(&f);
 }
 
 TEST(connection_limit)
 {
-	struct fix f;
+	struct itest_fix f;
 	const char *const extra[] = {"--set", "limits.max_connections=3", NULL};
 	Grid__V1__ServerFrame *fr;
-	int fds[3], extra_fd;
+	struct raw_stream conns[3], st;
 
-	setup(&f, extra);
+	itest_setup(&f, extra, 0);
 	for (int i = 0; i < 3; i++) {
-		fds[i] = raw_connect(&f.g);
-		hello(fds[i]);
+		raw_stream_open(&conns[i], f.g.address, NULL);
+		raw_stream_hello(&conns[i]);
 	}
-	extra_fd = raw_connect(&f.g);
-	fr = read_frame(extra_fd);
+	raw_stream_open(&st, f.g.address, NULL);
+	fr = raw_stream_read(&st);
 	ASSERT_NOT_NULL(fr);
 	ASSERT_EQ_INT(fr->reply->status->code, CODE(RESOURCE_EXHAUSTED));
 	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_by_server(extra_fd));
-	close(extra_fd);
+	ASSERT(raw_stream_closed(&st, RAW_WAIT_MS));
+	raw_stream_close(&st);
 	/* One leaves, another may come. */
-	close(fds[0]);
+	raw_stream_close(&conns[0]);
 	uint64_t deadline = itest_now_ms() + 5000;
 	bool ok = false;
 	while (!ok && itest_now_ms() < deadline) {
-		int fd = raw_connect(&f.g);
-		Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-		Grid__V1__Hello h = GRID__V1__HELLO__INIT;
-		h.protocol_version = 1;
-		req.id = 1;
-		req.call_case = GRID__V1__REQUEST__CALL_HELLO;
-		req.hello = &h;
-		send_request(fd, &req);
-		fr = read_frame(fd);
+		Grid__V1__Request req;
+		Grid__V1__Hello h;
+		raw_stream_open(&st, f.g.address, NULL);
+		raw_hello_request(&req, &h, 1);
+		raw_send(st.fd, &req);
+		fr = raw_stream_read(&st);
 		ok = fr && fr->reply->status->code == CODE(OK);
 		if (fr)
 			grid__v1__server_frame__free_unpacked(fr, NULL);
-		close(fd);
+		raw_stream_close(&st);
 		if (!ok)
 			usleep(20000);
 	}
 	ASSERT(ok);
-	close(fds[1]);
-	close(fds[2]);
-	teardown(&f);
+	raw_stream_close(&conns[1]);
+	raw_stream_close(&conns[2]);
+	itest_teardown(&f);
 }

@@ -10,12 +10,8 @@
  * into odd pieces, pile several into one write, or vanish without
  * close_notify.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -28,8 +24,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "common/frame.h"
 #include "tests/harness/itest.h"
+#include "tests/harness/raw.h"
 
 #define CODE(x) GRID__V1__CODE__CODE_##x
 
@@ -260,133 +256,6 @@ static void teardown(struct fix *f)
 	itest_db_drop(&f->db);
 }
 
-/* ---- sockets ---- */
-
-static void send_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	while (len) {
-		ssize_t k = write(fd, b, len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		ASSERT_MSG(k > 0, "write: %s", strerror(errno));
-		b += k;
-		len -= (size_t)k;
-	}
-}
-
-/* Connects to "HOST:PORT" (HOST 0.0.0.0 means this machine), from
- * bind_ip when not NULL. */
-static int tcp_connect(const char *addr, const char *bind_ip)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	const char *colon = strrchr(addr, ':');
-	char host[64];
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ASSERT(fd >= 0 && colon);
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
-	if (bind_ip) {
-		struct sockaddr_in me = {.sin_family = AF_INET};
-		ASSERT(inet_pton(AF_INET, bind_ip, &me.sin_addr) == 1);
-		ASSERT_MSG(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s: %s",
-			   bind_ip, strerror(errno));
-		if (strcmp(host, "0.0.0.0") == 0)
-			snprintf(host, sizeof(host), "%s", bind_ip);
-	}
-	sin.sin_port = htons((uint16_t)atoi(colon + 1));
-	ASSERT(inet_pton(AF_INET, host, &sin.sin_addr) == 1);
-	ASSERT_MSG(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "connect %s: %s", addr,
-		   strerror(errno));
-	return fd;
-}
-
-static void pack_request(Grid__V1__Request *req, uint8_t **ret, size_t *ret_len)
-{
-	size_t n = grid__v1__request__get_packed_size(req);
-	uint8_t *buf = malloc(n + 4);
-
-	ASSERT_NOT_NULL(buf);
-	frame_put_header(buf, (uint32_t)n);
-	grid__v1__request__pack(req, buf + 4);
-	*ret = buf;
-	*ret_len = n + 4;
-}
-
-static void hello_request(Grid__V1__Request *req, Grid__V1__Hello *h, uint64_t id)
-{
-	grid__v1__request__init(req);
-	grid__v1__hello__init(h);
-	h->protocol_version = 1;
-	h->client_name = (char *)"tls-test";
-	req->id = id;
-	req->call_case = GRID__V1__REQUEST__CALL_HELLO;
-	req->hello = h;
-}
-
-static void ping_request(Grid__V1__Request *req, Grid__V1__Ping *p, uint64_t id)
-{
-	grid__v1__request__init(req);
-	grid__v1__ping__init(p);
-	req->id = id;
-	req->call_case = GRID__V1__REQUEST__CALL_PING;
-	req->ping = p;
-}
-
-/* Reads one plaintext frame from a plain socket; NULL when closed. */
-static Grid__V1__ServerFrame *plain_read_frame(int fd)
-{
-	uint8_t buf[4096];
-	size_t len = 0;
-
-	for (;;) {
-		struct pollfd pfd = {fd, POLLIN, 0};
-		ssize_t k;
-
-		if (len >= 4 && len >= 4 + frame_get_header(buf)) {
-			uint32_t n = frame_get_header(buf);
-			Grid__V1__ServerFrame *f = grid__v1__server_frame__unpack(NULL, n, buf + 4);
-			ASSERT_NOT_NULL(f);
-			return f;
-		}
-		ASSERT_MSG(poll(&pfd, 1, 10000) > 0, "no frame from gridd within 10 s");
-		k = read(fd, buf + len, sizeof(buf) - len);
-		if (k <= 0)
-			return NULL;
-		len += (size_t)k;
-		ASSERT(len < sizeof(buf));
-	}
-}
-
-/* True when the peer closes within timeout_ms (whatever it sends first). */
-static bool closed_within(int fd, int timeout_ms, size_t *ret_bytes, uint8_t *ret_first)
-{
-	uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
-	uint8_t b[512];
-	size_t total = 0;
-
-	for (;;) {
-		uint64_t now = itest_now_ms();
-		struct pollfd pfd = {fd, POLLIN, 0};
-		ssize_t k;
-
-		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) <= 0)
-			return false;
-		k = read(fd, b, sizeof(b));
-		if (k == 0 || (k < 0 && errno == ECONNRESET)) {
-			if (ret_bytes)
-				*ret_bytes = total;
-			return true;
-		}
-		if (k < 0)
-			return false;
-		if (total == 0 && ret_first)
-			*ret_first = b[0];
-		total += (size_t)k;
-	}
-}
-
 /* ---- a raw TLS client over memory BIOs ---- */
 
 struct rtls {
@@ -403,7 +272,7 @@ struct rtls {
 static void rtls_open(struct rtls *t, const char *addr, const char *bind_ip, bool split)
 {
 	memset(t, 0, sizeof(*t));
-	t->fd = tcp_connect(addr, bind_ip);
+	t->fd = raw_connect(addr, bind_ip);
 	t->ctx = SSL_CTX_new(TLS_client_method());
 	ASSERT_NOT_NULL(t->ctx);
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
@@ -441,7 +310,7 @@ static void rtls_push(struct rtls *t)
 		size_t k = t->split ? pieces[t->step++ % 9] : (size_t)n - off;
 		if (k > (size_t)n - off)
 			k = (size_t)n - off;
-		send_all(t->fd, p + off, k);
+		raw_send_all(t->fd, p + off, k);
 		off += k;
 	}
 	(void)BIO_reset(t->wb);
@@ -480,10 +349,9 @@ static void rtls_handshake(struct rtls *t)
 /* Encrypts a request into its own record; rtls_push sends it. */
 static void rtls_queue(struct rtls *t, Grid__V1__Request *req)
 {
-	uint8_t *buf;
 	size_t len;
+	uint8_t *buf = raw_pack(req, &len);
 
-	pack_request(req, &buf, &len);
 	ASSERT_EQ_INT(SSL_write(t->ssl, buf, (int)len), (int)len);
 	free(buf);
 }
@@ -493,17 +361,11 @@ static void rtls_queue(struct rtls *t, Grid__V1__Request *req)
 static Grid__V1__ServerFrame *rtls_read_frame(struct rtls *t, bool *ret_notify)
 {
 	for (;;) {
+		Grid__V1__ServerFrame *f = raw_take_frame(t->plain, &t->plen, sizeof(t->plain));
 		int k, e;
 
-		if (t->plen >= 4 && t->plen >= 4 + frame_get_header(t->plain)) {
-			uint32_t n = frame_get_header(t->plain);
-			Grid__V1__ServerFrame *f =
-			    grid__v1__server_frame__unpack(NULL, n, t->plain + 4);
-			ASSERT_NOT_NULL(f);
-			memmove(t->plain, t->plain + 4 + n, t->plen - 4 - n);
-			t->plen -= 4 + n;
+		if (f)
 			return f;
-		}
 		ASSERT(t->plen < sizeof(t->plain));
 		k = SSL_read(t->ssl, t->plain + t->plen, (int)(sizeof(t->plain) - t->plen));
 		e = k > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, k);
@@ -529,13 +391,7 @@ static Grid__V1__ServerFrame *rtls_read_frame(struct rtls *t, bool *ret_notify)
 
 static void expect_reply(struct rtls *t, uint64_t id, int code)
 {
-	Grid__V1__ServerFrame *f = rtls_read_frame(t, NULL);
-
-	ASSERT_MSG(f, "connection closed while waiting for reply %llu", (unsigned long long)id);
-	ASSERT_EQ_INT(f->frame_case, GRID__V1__SERVER_FRAME__FRAME_REPLY);
-	ASSERT_EQ_UINT(f->reply->id, id);
-	ASSERT_EQ_INT(f->reply->status ? f->reply->status->code : 0, code);
-	grid__v1__server_frame__free_unpacked(f, NULL);
+	raw_expect_reply(rtls_read_frame(t, NULL), id, code);
 }
 
 static void rtls_hello_ping(struct rtls *t)
@@ -544,9 +400,9 @@ static void rtls_hello_ping(struct rtls *t)
 	Grid__V1__Hello h;
 	Grid__V1__Ping p;
 
-	hello_request(&req, &h, 1);
+	raw_hello_request(&req, &h, 1);
 	rtls_queue(t, &req);
-	ping_request(&req, &p, 2);
+	raw_ping_request(&req, &p, 2);
 	rtls_queue(t, &req);
 	rtls_push(t);
 	expect_reply(t, 1, CODE(OK));
@@ -573,20 +429,6 @@ static struct grid_client *tls_client(const char *addr, const char *ca, const ch
 	return c;
 }
 
-static void ping_ok(struct grid_client *c)
-{
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__Ping p = GRID__V1__PING__INIT;
-	Grid__V1__Reply *r;
-
-	req.call_case = GRID__V1__REQUEST__CALL_PING;
-	req.ping = &p;
-	r = itest_call(c, &req);
-	ASSERT_EQ_INT(itest_code(r), CODE(OK));
-	ASSERT(r->ping->server_time_ms > 1700000000000LL);
-	grid_client_reply_free(r);
-}
-
 /* Both listeners still serve well-behaved clients. */
 static void assert_still_serving(const struct fix *f)
 {
@@ -595,10 +437,10 @@ static void assert_still_serving(const struct fix *f)
 
 	c = tls_client(f->tls_addr, f->certs.ca, NULL, false, &r);
 	ASSERT_MSG(r == 0, "TLS connect: %s", grid_client_error(c));
-	ping_ok(c);
+	itest_ping(c);
 	grid_client_destroy(c);
 	c = itest_connect(&f->g);
-	ping_ok(c);
+	itest_ping(c);
 	grid_client_destroy(c);
 }
 
@@ -617,20 +459,20 @@ TEST(hello_and_ping_over_tls)
 	ASSERT_MSG(r == 0, "connect: %s", grid_client_error(c));
 	ASSERT_NOT_NULL(grid_client_hello(c));
 	ASSERT_EQ_UINT(grid_client_hello(c)->protocol_version, 1);
-	ping_ok(c);
-	ping_ok(c);
+	itest_ping(c);
+	itest_ping(c);
 	grid_client_destroy(c);
 
 	/* By host name: the certificate names localhost. */
 	snprintf(addr, sizeof(addr), "localhost:%d", f.tls_port);
 	c = tls_client(addr, f.certs.ca, NULL, false, &r);
 	ASSERT_MSG(r == 0, "connect: %s", grid_client_error(c));
-	ping_ok(c);
+	itest_ping(c);
 	grid_client_destroy(c);
 
 	/* The plain listener goes on serving loopback. */
 	c = itest_connect(&f.g);
-	ping_ok(c);
+	itest_ping(c);
 	grid_client_destroy(c);
 
 	/* The TLS port speaks TLS 1.2 at least, and nothing older. */
@@ -641,7 +483,7 @@ TEST(hello_and_ping_over_tls)
 		SSL_set_security_level(t.ssl, 0);
 		ASSERT(SSL_do_handshake(t.ssl) <= 0);
 		rtls_push(&t);
-		ASSERT(closed_within(t.fd, 5000, NULL, NULL));
+		ASSERT(raw_closed_within(t.fd, 5000, NULL, NULL));
 		rtls_free(&t);
 	}
 	ASSERT(log_has(&f, "event=tls_handshake_failed", 5000));
@@ -666,7 +508,7 @@ TEST(records_split_across_reads_and_piled_into_one)
 	 * read, not one record per read. */
 	t.split = false;
 	for (uint64_t id = 10; id < 20; id++) {
-		ping_request(&req, &p, id);
+		raw_ping_request(&req, &p, id);
 		rtls_queue(&t, &req);
 	}
 	rtls_push(&t);
@@ -677,8 +519,8 @@ TEST(records_split_across_reads_and_piled_into_one)
 	{
 		uint8_t *buf;
 		size_t len;
-		ping_request(&req, &p, 30);
-		pack_request(&req, &buf, &len);
+		raw_ping_request(&req, &p, 30);
+		buf = raw_pack(&req, &len);
 		ASSERT(len > 3);
 		ASSERT_EQ_INT(SSL_write(t.ssl, buf, 3), 3);
 		ASSERT_EQ_INT(SSL_write(t.ssl, buf + 3, (int)len - 3), (int)len - 3);
@@ -715,7 +557,7 @@ TEST(peer_gone_without_close_notify)
 	rtls_handshake(&t);
 	rtls_hello_ping(&t);
 	for (uint64_t id = 3; id <= 5; id++) {
-		ping_request(&req, &p, id);
+		raw_ping_request(&req, &p, id);
 		rtls_queue(&t, &req);
 	}
 	rtls_push(&t);
@@ -735,7 +577,7 @@ TEST(peer_gone_without_close_notify)
 	rtls_open(&t, f.tls_addr, NULL, false);
 	rtls_handshake(&t);
 	rtls_hello_ping(&t);
-	ping_request(&req, &p, 3);
+	raw_ping_request(&req, &p, 3);
 	rtls_queue(&t, &req);
 	rtls_push(&t);
 	rtls_free(&t);
@@ -755,23 +597,23 @@ TEST(plain_client_on_the_tls_port)
 	int fd;
 
 	setup(&f, NULL);
-	fd = tcp_connect(f.tls_addr, NULL);
-	hello_request(&req, &h, 1);
-	pack_request(&req, &buf, &len);
+	fd = raw_connect(f.tls_addr, NULL);
+	raw_hello_request(&req, &h, 1);
+	buf = raw_pack(&req, &len);
 	t0 = itest_now_ms();
-	send_all(fd, buf, len);
+	raw_send_all(fd, buf, len);
 	free(buf);
 	/* Closed at once, with at most a TLS alert: never a plaintext reply. */
-	ASSERT(closed_within(fd, 5000, &got, &first));
+	ASSERT(raw_closed_within(fd, 5000, &got, &first));
 	ASSERT(itest_now_ms() - t0 < 3000);
 	ASSERT(got == 0 || first == 0x15);
 	close(fd);
 	ASSERT(log_has(&f, "event=tls_handshake_failed", 5000));
 
 	/* An HTTP client, for good measure. */
-	fd = tcp_connect(f.tls_addr, NULL);
-	send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
-	ASSERT(closed_within(fd, 5000, NULL, NULL));
+	fd = raw_connect(f.tls_addr, NULL);
+	raw_send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+	ASSERT(raw_closed_within(fd, 5000, NULL, NULL));
 	close(fd);
 
 	assert_still_serving(&f);
@@ -803,7 +645,7 @@ TEST(client_verifies_the_server)
 	/* Unless told not to check. */
 	c = tls_client(f.tls_addr, f.certs.other_ca, "gridd.example.org", true, &r);
 	ASSERT_MSG(r == 0, "%s", grid_client_error(c));
-	ping_ok(c);
+	itest_ping(c);
 	grid_client_destroy(c);
 
 	/* TLS to the plain port fails the handshake, not the protocol. */
@@ -910,7 +752,7 @@ TEST(tls_refusal_arrives_after_the_handshake)
 
 		rtls_open(&t1, f.tls_addr, NULL, false);
 		rtls_handshake(&t1);
-		hello_request(&req, &h, 1);
+		raw_hello_request(&req, &h, 1);
 		rtls_queue(&t1, &req);
 		rtls_push(&t1);
 		fr = rtls_read_frame(&t1, NULL);
@@ -944,7 +786,7 @@ TEST(tls_refusal_arrives_after_the_handshake)
 	{
 		Grid__V1__Request req;
 		Grid__V1__Ping p;
-		ping_request(&req, &p, 7);
+		raw_ping_request(&req, &p, 7);
 		rtls_queue(&t1, &req);
 		rtls_push(&t1);
 		expect_reply(&t1, 7, CODE(OK));
@@ -1009,48 +851,23 @@ TEST(bad_certificate_or_key_stops_start_up)
 	itest_db_drop(&db);
 }
 
-/* A non-loopback IPv4 address of this machine, or NULL. */
-static const char *local_ip(void)
-{
-	static char ip[INET_ADDRSTRLEN];
-	struct ifaddrs *ifs, *i;
-
-	if (getifaddrs(&ifs) < 0)
-		return NULL;
-	ip[0] = '\0';
-	for (i = ifs; i && !ip[0]; i = i->ifa_next) {
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-		    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
-			continue;
-		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip, sizeof(ip));
-		if (strncmp(ip, "127.", 4) == 0)
-			ip[0] = '\0';
-	}
-	freeifaddrs(ifs);
-	return ip[0] ? ip : NULL;
-}
-
 TEST(remote_plaintext_refused)
 {
 	struct fix f;
-	const char *ip = local_ip();
+	const char *ip = raw_local_ip();
 	const char *const more[] = {"--listen", "0.0.0.0:0", "--set", "tls.listen=0.0.0.0:0", NULL};
-	Grid__V1__Request req;
-	Grid__V1__Hello h;
 	Grid__V1__ServerFrame *fr;
-	uint8_t *buf;
-	size_t len;
 	char expect[96];
+	struct raw_stream st;
 	struct rtls t;
-	int fd;
 
 	if (!ip)
 		TEST_SKIP("this machine has no non-loopback IPv4 address to connect from");
 	setup(&f, more);
 	/* Plain TCP from the machine's own network address: refused, with
 	 * the way to do it right. */
-	fd = tcp_connect(f.g.address, ip);
-	fr = plain_read_frame(fd);
+	raw_stream_open(&st, f.g.address, ip);
+	fr = raw_stream_read(&st);
 	ASSERT_NOT_NULL(fr);
 	ASSERT_EQ_UINT(fr->reply->id, 0);
 	ASSERT_EQ_INT(fr->reply->status->code, CODE(PERMISSION_DENIED));
@@ -1058,8 +875,8 @@ TEST(remote_plaintext_refused)
 		 "plain TCP is accepted from loopback only; use TLS on port %d", f.tls_port);
 	ASSERT_EQ_STR(fr->reply->status->message, expect);
 	grid__v1__server_frame__free_unpacked(fr, NULL);
-	ASSERT(closed_within(fd, 5000, NULL, NULL));
-	close(fd);
+	ASSERT(raw_stream_closed(&st, 5000));
+	raw_stream_close(&st);
 
 	/* TLS from there is fine. */
 	rtls_open(&t, f.tls_addr, ip, false);
@@ -1068,17 +885,9 @@ TEST(remote_plaintext_refused)
 	rtls_free(&t);
 
 	/* Plain TCP from loopback is fine. */
-	fd = tcp_connect(f.g.address, "127.0.0.1");
-	hello_request(&req, &h, 1);
-	pack_request(&req, &buf, &len);
-	send_all(fd, buf, len);
-	free(buf);
-	fr = plain_read_frame(fd);
-	ASSERT_NOT_NULL(fr);
-	ASSERT_EQ_UINT(fr->reply->id, 1);
-	ASSERT_EQ_INT(fr->reply->status->code, CODE(OK));
-	grid__v1__server_frame__free_unpacked(fr, NULL);
-	close(fd);
+	raw_stream_open(&st, f.g.address, "127.0.0.1");
+	raw_stream_hello(&st);
+	raw_stream_close(&st);
 	teardown(&f);
 
 	/* Unless remote plain TCP is allowed. */
@@ -1086,17 +895,9 @@ TEST(remote_plaintext_refused)
 		const char *const allow[] = {"--listen", "0.0.0.0:0", "--set",
 					     "server.allow_remote_plaintext=true", NULL};
 		setup(&f, allow);
-		fd = tcp_connect(f.g.address, ip);
-		hello_request(&req, &h, 1);
-		pack_request(&req, &buf, &len);
-		send_all(fd, buf, len);
-		free(buf);
-		fr = plain_read_frame(fd);
-		ASSERT_NOT_NULL(fr);
-		ASSERT_EQ_UINT(fr->reply->id, 1);
-		ASSERT_EQ_INT(fr->reply->status->code, CODE(OK));
-		grid__v1__server_frame__free_unpacked(fr, NULL);
-		close(fd);
+		raw_stream_open(&st, f.g.address, ip);
+		raw_stream_hello(&st);
+		raw_stream_close(&st);
 		teardown(&f);
 	}
 }

@@ -1,0 +1,42 @@
+/* Every SQL statement of the cases domain, and the reading of case and
+ * event rows into messages. Callers: case.c, case_write.c, case_read.c. */
+#pragma once
+
+#include <libpq-fe.h>
+
+#include "common/arena.h"
+#include "proto/case.pb-c.h"
+#include "server/db/pool.h"
+
+struct tree;
+
+enum case_stmt {
+	CASE_STMT_RAISE,
+	CASE_STMT_STEP,
+	CASE_STMT_VOID,
+	CASE_STMT_CLOSE,
+	CASE_STMT_SEND_DOWN,
+	CASE_STMT_SUSPEND,
+	CASE_STMT_CALLBACK,
+	CASE_STMT_CLAIM,
+	CASE_STMT_AUDIT,
+	CASE_STMT_GET,
+	CASE_STMT_EVENTS,
+	CASE_STMT_LIST,
+	CASE_STMT_SWEEP,
+	CASE_STMT_REPORT,
+	CASE_STMT_COUNT,
+};
+
+extern struct db_stmt case_stmts[CASE_STMT_COUNT];
+
+/* The Case of row i of a grid_case result; strings in the arena, node codes
+ * from the grid cache. NULL when out of memory. */
+Grid__V1__Case *case_row_msg(struct arena *a, const struct tree *t, const PGresult *res, int i);
+/* The node id of row i (for scope checks). */
+int64_t case_row_node(const PGresult *res, int i);
+/* The reporter of row i. */
+const char *case_row_reporter(const PGresult *res, int i);
+/* Events of an event result (CASE_STMT_EVENTS' columns). */
+Grid__V1__Event **case_event_msgs(struct arena *a, const struct tree *t, const PGresult *res,
+				  size_t *ret_n);
