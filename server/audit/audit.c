@@ -62,6 +62,11 @@ int audit_start(struct server *srv)
 	return db_pool_register(srv->db, audit_stmts, AUDIT_STMT_COUNT);
 }
 
+/* The format attribute lets clang check the callers' formats too. */
+static int vaudit_add(struct db_query *q, struct arena *arena, const char *actor,
+		      const char *method, const struct tree_node *node, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
 static int vaudit_add(struct db_query *q, struct arena *arena, const char *actor,
 		      const char *method, const struct tree_node *node, const char *fmt, va_list ap)
 {

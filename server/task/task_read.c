@@ -197,6 +197,7 @@ void task_list(struct rpc_call *call)
 	const Grid__V1__ListTasksRequest *in = rpc_request(call)->list_tasks;
 	struct list_ctx *lc = arena_new(rpc_arena(call), struct list_ctx);
 	const char **params = params_new(call, TASK_LIST_NPARAMS);
+	const char *scope;
 	uint64_t before = INT64_MAX;
 
 	if (!params)
@@ -210,8 +211,12 @@ void task_list(struct rpc_call *call)
 			 in->page_token);
 		return;
 	}
-	if (!(params[0] = scope_param(call, in->node_code)))
+	/* params lives in the call's arena, which a failure frees: store
+	 * the scope only once it is known that the call goes on. */
+	scope = scope_param(call, in->node_code);
+	if (!scope)
 		return;
+	params[0] = scope;
 	lc->call = call;
 	lc->limit = task_page_size(call, in->page_size);
 	params[1] = in->include_cancelled ? "true" : "false";
@@ -288,7 +293,7 @@ void task_list_assignments(struct rpc_call *call)
 	struct list_ctx *lc = arena_new(a, struct list_ctx);
 	const char **params = params_new(call, TASK_LIST_ASSIGNMENTS_NPARAMS);
 	uint64_t after_task = INT64_MAX;
-	const char *after_code = "";
+	const char *after_code = "", *scope;
 	struct buf states;
 	int r;
 
@@ -329,8 +334,12 @@ void task_list_assignments(struct rpc_call *call)
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
 	}
-	if (!(params[0] = scope_param(call, in->node_code)))
+	/* params lives in the call's arena, which a failure frees: store
+	 * the scope only once it is known that the call goes on. */
+	scope = scope_param(call, in->node_code);
+	if (!scope)
 		return;
+	params[0] = scope;
 	lc->call = call;
 	lc->limit = task_page_size(call, in->page_size);
 	params[2] = in->overdue_only ? "true" : "false";
