@@ -118,6 +118,37 @@ deps_ensure() {
 	msg "packages installed"
 }
 
+# pkgs_ensure PKG...: like deps_ensure, for packages only some tools need
+# (bench/run's redis-server): installs the missing ones when root, else
+# prints the apt-get line and exits 1.
+pkgs_ensure() {
+	local p missing=() log
+	local -A have=()
+	command -v dpkg-query >/dev/null 2>&1 || return 0
+	while read -r p; do
+		have[$p]=1
+	done < <(pkgs_installed "$@")
+	for p in "$@"; do
+		[[ -n ${have[$p]:-} ]] || missing+=("$p")
+	done
+	((${#missing[@]} == 0)) && return 0
+	if ((EUID != 0)); then
+		msg "missing packages: ${missing[*]}"
+		printf '  sudo apt-get install -y %s\n' "${missing[*]}" >&2
+		exit 1
+	fi
+	msg "installing ${missing[*]}"
+	log=$(mktemp)
+	if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >"$log" 2>&1 ||
+		{ DEBIAN_FRONTEND=noninteractive apt-get update >>"$log" 2>&1 &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >>"$log" 2>&1; }; }; then
+		tail -n 40 -- "$log" >&2
+		rm -f -- "$log"
+		die "apt-get install ${missing[*]} failed"
+	fi
+	rm -f -- "$log"
+}
+
 # ---------------------------------------------------------------------------
 # Building
 

@@ -49,6 +49,8 @@ static const struct key keys[] = {
     {"database", "pool_size", KEY_U32, OFF(pool_size), 1, 64},
     {"database", "connect_wait_ms", KEY_U32, OFF(connect_wait_ms), 0, 3600000},
     {"database", "statement_timeout_ms", KEY_U32, OFF(statement_timeout_ms), 100, 3600000},
+    {"database", "connect_timeout_ms", KEY_U32, OFF(db_connect_timeout_ms), 100, 600000},
+    {"database", "health_check_ms", KEY_U32, OFF(db_health_check_ms), 100, 3600000},
     {"grid", "levels", KEY_LEVELS, OFF(levels), 0, 0},
     {"limits", "max_frame_before_login", KEY_U32, OFF(max_frame_before_login), 1024, 1u << 24},
     {"limits", "max_frame", KEY_U32, OFF(max_frame), 1024, 1u << 26},
@@ -62,6 +64,9 @@ static const struct key keys[] = {
     {"limits", "request_timeout_ms", KEY_U32, OFF(request_timeout_ms), 10, 3600000},
     {"limits", "idle_timeout_ms", KEY_U32, OFF(idle_timeout_ms), 0, 86400000},
     {"limits", "login_timeout_ms", KEY_U32, OFF(login_timeout_ms), 100, 600000},
+    {"limits", "frame_timeout_ms", KEY_U32, OFF(frame_timeout_ms), 0, 3600000},
+    {"limits", "send_timeout_ms", KEY_U32, OFF(send_timeout_ms), 0, 3600000},
+    {"limits", "outbuf_pause", KEY_U32, OFF(outbuf_pause), 4096, 1u << 30},
     {"auth", "session_idle_ms", KEY_U32, OFF(session_idle_ms), 1000, 604800000},
     {"auth", "session_max_ms", KEY_U32, OFF(session_max_ms), 1000, 2592000000u},
     {"auth", "pwhash_opslimit", KEY_U32, OFF(pwhash_opslimit), 0, 64},
@@ -784,6 +789,8 @@ int config_init(struct config *c)
 	c->pool_size = 4;
 	c->connect_wait_ms = 30000;
 	c->statement_timeout_ms = 30000;
+	c->db_connect_timeout_ms = 5000;
+	c->db_health_check_ms = 10000;
 	c->max_frame_before_login = 16 * 1024;
 	c->max_frame = 1024 * 1024;
 	c->max_inflight = 128;
@@ -795,6 +802,9 @@ int config_init(struct config *c)
 	c->request_timeout_ms = 10000;
 	c->idle_timeout_ms = 0;
 	c->login_timeout_ms = 30000;
+	c->frame_timeout_ms = 30000;
+	c->send_timeout_ms = 60000;
+	c->outbuf_pause = 256 * 1024;
 	c->session_idle_ms = 2 * 3600 * 1000;
 	c->session_max_ms = 12 * 3600 * 1000;
 	c->pwhash_opslimit = 0;

@@ -51,10 +51,12 @@ struct config {
 	uint32_t shutdown_timeout_ms; /* [server] shutdown_timeout_ms: drain limit */
 	bool allow_remote_plaintext;  /* [server] plain TCP from non-loopback peers too */
 
-	char *database_url;	       /* [database] url (libpq conninfo or URI) */
-	uint32_t pool_size;	       /* [database] pool_size */
-	uint32_t connect_wait_ms;      /* [database] connect_wait_ms: at start */
-	uint32_t statement_timeout_ms; /* [database] statement_timeout_ms */
+	char *database_url;		/* [database] url (libpq conninfo or URI) */
+	uint32_t pool_size;		/* [database] pool_size */
+	uint32_t connect_wait_ms;	/* [database] connect_wait_ms: at start */
+	uint32_t statement_timeout_ms;	/* [database] statement_timeout_ms */
+	uint32_t db_connect_timeout_ms; /* [database] connect_timeout_ms: one attempt */
+	uint32_t db_health_check_ms;	/* [database] health_check_ms: idle links probed */
 
 	char *levels[CONFIG_MAX_LEVELS]; /* [grid] levels = a,b,c (top first) */
 	uint32_t nlevels;
@@ -70,6 +72,9 @@ struct config {
 	uint32_t request_timeout_ms;
 	uint32_t idle_timeout_ms;
 	uint32_t login_timeout_ms;
+	uint32_t frame_timeout_ms; /* a frame begun must be whole within it; 0 = never */
+	uint32_t send_timeout_ms;  /* output the peer takes none of for this long: cut */
+	uint32_t outbuf_pause;	   /* unsent bytes at which reading stops (<= max_outbuf/2) */
 
 	uint32_t session_idle_ms;     /* [auth] session_idle_ms */
 	uint32_t session_max_ms;      /* [auth] session_max_ms: absolute lifetime */

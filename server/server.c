@@ -115,8 +115,15 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, ch
 	if (r < 0)
 		return r;
 
+	/* The loop's clock stood still while the grid loaded (seconds for a
+	 * city): without this, every timeout started next (the pool's
+	 * connection attempts) would count from before the load and fire at
+	 * once. */
+	uv_update_time(loop);
 	opt.size = cfg->pool_size;
 	opt.query_timeout_ms = cfg->statement_timeout_ms;
+	opt.connect_timeout_ms = cfg->db_connect_timeout_ms;
+	opt.health_check_ms = cfg->db_health_check_ms;
 	s->db = db_pool_create(loop, cfg->database_url, &opt);
 	if (!s->db) {
 		snprintf(err, errlen, "out of memory");
@@ -147,6 +154,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *cfg, ch
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	db_listener_set_timeouts(s->listener, cfg->db_connect_timeout_ms, cfg->db_health_check_ms);
 
 	s->net = net_create(s);
 	if (!s->net) {

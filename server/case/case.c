@@ -1,10 +1,11 @@
 /* The cases domain's lifecycle and its sweep; see case.h.
  *
- * The sweep is a timer: each tick runs case_sweep (migration 0005), which
- * handles a batch of cases whose warning or deadline has come, in one
- * transaction with SKIP LOCKED, so several gridd processes may sweep the
- * same database; a full batch runs the next one at once. It also removes
- * idempotency keys older than a day.
+ * The sweep is a timer: each tick runs case_sweep (migration 0008, set-based
+ * since 0005's loop), which handles a batch of cases whose warning or
+ * deadline has come, in one transaction with SKIP LOCKED, so several gridd
+ * processes may sweep the same database; a full batch runs the next one at
+ * once (bench/sweep measures it). It also removes idempotency keys older
+ * than a day.
  */
 #include "server/case/case.h"
 
@@ -84,9 +85,13 @@ int case_create(struct server *srv, struct cases **ret)
 	if (!cs)
 		return -ENOMEM;
 	cs->srv = srv;
+	list_init(&cs->raise_queue);
 	arena_init(&cs->sweep_arena, 256);
 	uv_timer_init(srv->loop, &cs->timer);
 	cs->timer.data = cs;
+	uv_check_init(srv->loop, &cs->raise_check);
+	cs->raise_check.data = cs;
+	cs->handles_open = 2;
 	*ret = cs;
 	return 0;
 }
@@ -107,12 +112,15 @@ void case_stop(struct cases *cs)
 		return;
 	cs->stopped = true;
 	uv_timer_stop(&cs->timer);
+	case_batch_stop(cs);
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
 	struct cases *cs = h->data;
 
+	if (--cs->handles_open > 0)
+		return;
 	arena_finish(&cs->sweep_arena);
 	free(cs);
 }
@@ -121,5 +129,6 @@ void case_destroy(struct cases *cs)
 {
 	if (!cs)
 		return;
-	uv_close((uv_handle_t *)&cs->timer, on_timer_closed);
+	uv_close((uv_handle_t *)&cs->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&cs->raise_check, on_handle_closed);
 }

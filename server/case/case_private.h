@@ -8,9 +8,12 @@
 #include <uv.h>
 
 #include "common/arena.h"
+#include "common/list.h"
+#include "proto/case.pb-c.h"
 
 struct rpc_call;
 struct server;
+struct tree_node;
 
 #define SWEEP_BATCH_TEXT "500"
 
@@ -22,6 +25,31 @@ struct cases {
 	bool stopped;
 	struct arena sweep_arena; /* the sweep's parameters */
 	const char *sweep_params[2];
+	struct list raise_queue; /* raises waiting for the next batch */
+	uv_check_t raise_check;	 /* sends them once the loop has read its input */
+	int handles_open;
+	size_t raise_queued;
+	unsigned raise_inflight; /* batches being written */
 };
+
+/* A RaiseCase request on its way through the batch (case_batch.c); in its
+ * call's arena. */
+struct raise_req {
+	struct list link;
+	struct rpc_call *call;
+	const char **p; /* case_raise's parameters (CASE_STMT_RAISE) */
+	const struct tree_node *node;
+	const char *key;     /* idempotency key, or NULL */
+	const char *hash;    /* of the request, with a key */
+	const char *summary; /* of the audit entry */
+	Grid__V1__Case *result;
+};
+
+/* Queues r for the next batch (case_batch.c). */
+void case_batch_add(struct cases *cs, struct raise_req *r);
+/* Fails the queued requests (shutdown). */
+void case_batch_stop(struct cases *cs);
+/* Writes r alone, in a transaction of its own (case_write.c). */
+void case_raise_alone(struct raise_req *r);
 
 struct cases *case_of(const struct rpc_call *call);

@@ -118,6 +118,8 @@ void case_raise(struct rpc_call *call)
 	const char **p, *why = "is empty";
 	const char *category = *in->category ? in->category : "other";
 	const char *channel = *in->channel ? in->channel : "other";
+	const char *key = rpc_request(call)->idempotency_key;
+	struct raise_req *r;
 	bool known = false;
 
 	n = tree_find_code(grid_tree(rpc_server(call)->grid), in->node_code);
@@ -174,7 +176,34 @@ void case_raise(struct rpc_call *call)
 	p[8] = channel;
 	p[9] = auth_actor(auth_principal(call));
 	p[10] = clock_sql_param(a);
-	submit(call, CASE_STMT_RAISE, p, 0, n, arena_printf(a, "raised: %s", in->title));
+	r = arena_new(a, struct raise_req);
+	if (!r) {
+		rpc_fail(call, -ENOMEM, "out of memory");
+		return;
+	}
+	r->call = call;
+	r->p = p;
+	r->node = n;
+	r->summary = arena_printf(a, "raised: %s", in->title);
+	if (*key) {
+		if (strlen(key) > RPC_IDEM_KEY_MAX) {
+			rpc_fail(call, -EINVAL, "an idempotency key has at most %d characters",
+				 RPC_IDEM_KEY_MAX);
+			return;
+		}
+		r->key = key;
+		r->hash = rpc_request_hash(call);
+	}
+	if (!r->summary || (r->key && !r->hash)) {
+		rpc_fail(call, -ENOMEM, "out of memory");
+		return;
+	}
+	case_batch_add(case_of(call), r);
+}
+
+void case_raise_alone(struct raise_req *r)
+{
+	submit(r->call, CASE_STMT_RAISE, r->p, 0, r->node, r->summary);
 }
 
 /* The simple steps share one SQL function (case_step). */

@@ -14,6 +14,13 @@
  * results come back as one result and a NULL per statement and a
  * PGRES_PIPELINE_SYNC at the end. struct expect records what is due next so
  * that results are matched to statements without guessing.
+ *
+ * A link can also stall without closing (a dead peer behind a NAT, a hung
+ * proxy): no error ever comes. A query in flight is covered by its deadline
+ * (on_tick). An idle pool connection gets a probe query ("SELECT 1" with the
+ * health check interval as its deadline) once it has been idle that long,
+ * and the listener a "SELECT 1" on its timer; no answer drops the
+ * connection, which then reconnects like after any failure.
  */
 #include "server/db/pool.h"
 
@@ -30,6 +37,7 @@
 #define DEFAULT_QUERY_TIMEOUT_MS 30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_BACKOFF_MAX_MS 2000
+#define DEFAULT_HEALTH_CHECK_MS 10000
 #define BACKOFF_MIN_MS 50
 #define TICK_MS 100
 #define MAX_STMTS 1024
@@ -79,6 +87,8 @@ struct db_conn {
 	struct db_query *q; /* in flight */
 	struct expect *exp;
 	size_t nexp, iexp, capexp;
+	uint64_t last_used; /* pool: loop time the last query ended (or connected) */
+	bool probing;	    /* listener: a health check is unanswered */
 };
 
 struct query_item {
@@ -99,6 +109,7 @@ struct db_query {
 	char sqlstate[6];
 	bool sent;
 	bool interactive;
+	bool probe;    /* the pool's health check, no caller */
 	size_t hidden; /* leading statements db_query_result skips */
 	enum phase phase;
 	size_t nsent;	      /* items sent so far */
@@ -124,6 +135,7 @@ struct db_pool {
 	void *close_data;
 	db_pool_state_cb state_cb;
 	void *state_data;
+	struct db_stmt probe_stmt; /* registered first */
 };
 
 struct db_listener {
@@ -134,6 +146,7 @@ struct db_listener {
 	db_notify_cb on_notify;
 	db_ready_cb on_ready;
 	void *data;
+	unsigned connect_timeout_ms, health_check_ms;
 	unsigned open_handles;
 	bool closing;
 };
@@ -626,6 +639,7 @@ static void conn_query_done(struct db_conn *c)
 	c->q = NULL;
 	q->conn = NULL;
 	c->nexp = c->iexp = 0;
+	c->last_used = uv_now(conn_loop(c));
 	set_state(c, CONN_IDLE);
 	if (q->error)
 		status = db_errno_from_sqlstate(q->sqlstate);
@@ -735,22 +749,46 @@ static void listener_read(struct db_conn *c)
 {
 	PGresult *res;
 
-	/* Only the LISTEN command is ever in flight. */
-	while (c->state == CONN_BUSY && !PQisBusy(c->pg)) {
+	/* Only the LISTEN command (BUSY) or a health check (probing) is ever
+	 * in flight. */
+	while ((c->state == CONN_BUSY || c->probing) && !PQisBusy(c->pg)) {
 		res = PQgetResult(c->pg);
 		if (!res) {
+			c->probing = false;
+			if (c->state != CONN_BUSY)
+				break;
 			set_state(c, CONN_IDLE);
 			log_info("event=db_listen channel_ready=1");
 			c->listener->on_ready(c->listener->data);
 			break;
 		}
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 			log_error("event=db_listen_failed error=\"%s\"",
 				  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 		}
 		PQclear(res);
 	}
 	listener_drain_notifies(c);
+}
+
+/* The listener's health check, every health_check_ms while connected: the
+ * previous check (or LISTEN) still unanswered means the link is stuck. */
+static void on_listener_health(uv_timer_t *t)
+{
+	struct db_conn *c = t->data;
+
+	if (c->state == CONN_BUSY || c->probing) {
+		conn_fail(c, "health check not answered; dropping the connection");
+		return;
+	}
+	if (c->state != CONN_IDLE)
+		return;
+	if (!PQsendQuery(c->pg, "SELECT 1") || conn_flush(c) < 0) {
+		conn_fail(c, PQerrorMessage(c->pg));
+		return;
+	}
+	c->probing = true;
 }
 
 static void on_connected(struct db_conn *c)
@@ -772,6 +810,7 @@ static void on_connected(struct db_conn *c)
 			return;
 		}
 		log_info("event=db_connected kind=pool conn=%u", c->id);
+		c->last_used = uv_now(conn_loop(c));
 		set_state(c, CONN_IDLE);
 		pool_dispatch(c->pool);
 	} else {
@@ -780,10 +819,13 @@ static void on_connected(struct db_conn *c)
 			return;
 		}
 		set_state(c, CONN_BUSY);
+		c->probing = false;
 		if (poll_watch(c, UV_READABLE, true) < 0 || conn_flush(c) < 0) {
 			conn_fail(c, "cannot watch the connection");
 			return;
 		}
+		unsigned every = c->listener->health_check_ms;
+		uv_timer_start(&c->timer, on_listener_health, every, every);
 		log_info("event=db_connected kind=listener");
 	}
 }
@@ -913,7 +955,8 @@ static void conn_connect(struct db_conn *c)
 	const char *conninfo = c->pool ? c->pool->conninfo : c->listener->conninfo;
 	const char *const keys[] = {"dbname", "fallback_application_name", NULL};
 	const char *const values[] = {conninfo, "gridd", NULL};
-	unsigned timeout = c->pool ? c->pool->opt.connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	unsigned timeout =
+	    c->pool ? c->pool->opt.connect_timeout_ms : c->listener->connect_timeout_ms;
 
 	c->pg = PQconnectStartParams(keys, values, 1);
 	if (!c->pg) {
@@ -956,6 +999,30 @@ static void conn_close(struct db_conn *c)
 
 /* --- the pool ------------------------------------------------------------ */
 
+/* Sends the probe on every connection idle for a health check interval.
+ * Nothing is waiting for these connections (the queue is empty whenever one
+ * is idle), so the probe delays nobody but a query arriving meanwhile, by a
+ * round trip. */
+static void probe_idle(struct db_pool *p, uint64_t now)
+{
+	for (unsigned i = 0; i < p->nconns; i++) {
+		struct db_conn *c = &p->conns[i];
+		if (c->state != CONN_IDLE || now - c->last_used < p->opt.health_check_ms)
+			continue;
+		struct db_query *q = db_query_create(p);
+		if (!q || db_query_add(q, &p->probe_stmt, NULL) < 0) {
+			db_query_destroy(q);
+			return;
+		}
+		q->probe = true;
+		q->deadline = now + p->opt.health_check_ms;
+		c->q = q;
+		set_state(c, CONN_BUSY);
+		if (conn_send_query(c, q) < 0)
+			conn_fail(c, PQerrorMessage(c->pg));
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct db_pool *p = t->data;
@@ -990,10 +1057,13 @@ static void on_tick(uv_timer_t *t)
 		if (c->state != CONN_BUSY || !c->q || c->q->deadline > now)
 			continue;
 		struct db_query *stuck = c->q;
+		bool probe = stuck->probe;
 		c->q = NULL;
 		query_finish(stuck, -ETIMEDOUT);
-		conn_fail(c, "query deadline passed; dropping the connection");
+		conn_fail(c, probe ? "health check not answered; dropping the connection"
+				   : "query deadline passed; dropping the connection");
 	}
+	probe_idle(p, now);
 }
 
 struct db_pool *db_pool_create(uv_loop_t *loop, const char *conninfo,
@@ -1014,12 +1084,17 @@ struct db_pool *db_pool_create(uv_loop_t *loop, const char *conninfo,
 		p->opt.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	if (!p->opt.backoff_max_ms)
 		p->opt.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+	if (!p->opt.health_check_ms)
+		p->opt.health_check_ms = DEFAULT_HEALTH_CHECK_MS;
 	p->conninfo = strdup(conninfo);
 	p->conns = calloc(p->opt.size, sizeof(*p->conns));
 	p->stmts = calloc(MAX_STMTS, sizeof(*p->stmts));
 	if (!p->conninfo || !p->conns || !p->stmts)
 		goto fail;
 	p->nconns = p->opt.size;
+	p->probe_stmt.name = "db_probe";
+	p->probe_stmt.sql = "SELECT 1";
+	db_pool_register(p, &p->probe_stmt, 1);
 	for (unsigned i = 0; i < p->nconns; i++) {
 		p->conns[i].prepared = calloc(MAX_STMTS, 1);
 		if (!p->conns[i].prepared)
@@ -1125,12 +1200,27 @@ struct db_listener *db_listener_create(uv_loop_t *loop, const char *conninfo,
 	}
 	l->on_notify = on_notify;
 	l->on_ready = on_ready;
+	l->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+	l->health_check_ms = DEFAULT_HEALTH_CHECK_MS;
 	l->data = data;
 	l->conn.listener = l;
 	conn_init(&l->conn, loop, 0);
 	l->open_handles = 1;
 	conn_connect(&l->conn);
 	return l;
+}
+
+void db_listener_set_timeouts(struct db_listener *l, unsigned connect_timeout_ms,
+			      unsigned health_check_ms)
+{
+	l->connect_timeout_ms =
+	    connect_timeout_ms ? connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	l->health_check_ms = health_check_ms ? health_check_ms : DEFAULT_HEALTH_CHECK_MS;
+	/* The connect timeout counts from the next attempt (the first one is
+	 * under way); the health check starts now when connected. */
+	if (l->conn.state == CONN_IDLE || l->conn.state == CONN_BUSY)
+		uv_timer_start(&l->conn.timer, on_listener_health, l->health_check_ms,
+			       l->health_check_ms);
 }
 
 void db_listener_close(struct db_listener *l)

@@ -8,6 +8,10 @@
  * once per module (struct db_stmt) and prepared lazily on each connection,
  * again after every reconnect.
  *
+ * A link that stalls without closing is noticed too: a query in flight past
+ * its deadline drops its connection, and an idle connection (or the
+ * listener) is probed with a round trip every health_check_ms.
+ *
  * When PostgreSQL goes away the pool stays: queries in flight fail with
  * -EAGAIN, new queries are refused with -EAGAIN at once, and connections come
  * back with backoff. Callers map -EAGAIN to UNAVAILABLE ("safe to retry").
@@ -39,6 +43,9 @@ struct db_pool_options {
 	unsigned query_timeout_ms;   /* default deadline of a query; 0 = 30000 */
 	unsigned connect_timeout_ms; /* one connection attempt; 0 = 5000 */
 	unsigned backoff_max_ms;     /* reconnect backoff cap; 0 = 2000 */
+	unsigned health_check_ms;    /* a connection idle this long is probed, and dropped
+				      * when the probe is not answered within as long;
+				      * 0 = 10000 */
 };
 
 /* status is 0 when every statement succeeded (their results are available
@@ -127,4 +134,8 @@ void db_ignore_notice(void *arg, const char *message);
 struct db_listener *db_listener_create(uv_loop_t *loop, const char *conninfo,
 				       const char *const *channels, db_notify_cb on_notify,
 				       db_ready_cb on_ready, void *data);
+/* The listener's timeouts: one connection attempt, and the health check as
+ * in db_pool_options (0 = the defaults, 5000 and 10000). */
+void db_listener_set_timeouts(struct db_listener *l, unsigned connect_timeout_ms,
+			      unsigned health_check_ms);
 void db_listener_close(struct db_listener *l);

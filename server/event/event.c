@@ -6,7 +6,12 @@
  * during a round asks for one more round after it, however many arrive.
  * Each event read is fanned out to every live subscription, then the cursor
  * moves past it. seq grows in commit order, so nothing committed later can
- * appear behind the cursor.
+ * appear behind the cursor. The reader has a PostgreSQL connection of its
+ * own (a pool of one): on the server's pool its reads would queue behind
+ * the very writes that make the events, and a burst of raises would delay
+ * every subscriber by the whole queue. Rounds start at most
+ * READ_SPACING_MS apart, so that many small transactions in a row cost a
+ * few reads, not one each (bench/fanout measures the delays).
  *
  * A subscription is live (takes events from the reader), replaying (reads
  * what it missed from the table itself, a page at a time, until it reaches
@@ -54,6 +59,7 @@
 #define REPLAY_PAGE 500
 #define MAX_SUBS_PER_CONN 16
 #define RETRY_MS 1000
+#define READ_SPACING_MS 20
 
 enum sub_state {
 	SUB_LIVE,
@@ -446,18 +452,51 @@ fail:
 
 /* --- the reader ----------------------------------------------------------- */
 
-/* Whether the subscription covers events at n. */
-static bool covers(const struct events *ev, const struct ev_sub *s, const struct tree_node *n)
+/* The ids of an event's node and of every node above it: whether a
+ * subscription covers the event is then a look through a few numbers,
+ * worked out once per event rather than once per subscriber. */
+#define PATH_MAX_IDS 32
+
+struct path {
+	int64_t ids[PATH_MAX_IDS];
+	size_t n;
+	bool deep; /* more levels than ids: covers() asks the tree */
+};
+
+static void path_init(struct path *p, const struct tree_node *n)
+{
+	p->n = 0;
+	p->deep = false;
+	/* The sentinel (parent NULL) is no node of the grid. */
+	for (; n && n->parent; n = n->parent) {
+		if (p->n == PATH_MAX_IDS) {
+			p->deep = true;
+			return;
+		}
+		p->ids[p->n++] = n->id;
+	}
+}
+
+/* Whether the subscription covers events at n (whose path is p). */
+static bool covers(const struct events *ev, const struct ev_sub *s, const struct tree_node *n,
+		   const struct path *p)
 {
 	const struct tree_node *top;
 
 	if (!s->node_id)
 		return true;
+	if (!p->deep) {
+		for (size_t i = 0; i < p->n; i++)
+			if (p->ids[i] == s->node_id)
+				return true;
+		return false;
+	}
 	top = tree_find_id(grid_tree(ev->srv->grid), s->node_id);
 	return top && tree_is_ancestor(top, n);
 }
 
-static void deliver_live(struct ev_conn *ec, const struct tree_node *n, Grid__V1__Event *m)
+static void deliver_live(struct ev_conn *ec, const struct tree_node *n, const struct path *path,
+			 Grid__V1__Event *m)
 {
 	struct events *ev = ec->ev;
 	struct list *pos;
@@ -468,7 +507,7 @@ static void deliver_live(struct ev_conn *ec, const struct tree_node *n, Grid__V1
 
 		if (s->state != SUB_LIVE || m->seq <= s->pos)
 			continue;
-		if (!covers(ev, s, n) || !event_kinds_match(&s->ks, m->kind) ||
+		if (!covers(ev, s, n, path) || !event_kinds_match(&s->ks, m->kind) ||
 		    !event_may_see(ev, ec->conn, m->kind, n)) {
 			s->pos = m->seq;
 			continue;
@@ -517,12 +556,15 @@ static void fan_out(struct events *ev, const struct event_row *row)
 
 	event_msg_init(&m, row);
 	if (n) {
+		struct path path;
+
+		path_init(&path, n);
 		for (pos = ev->conns.next; pos != &ev->conns; pos = next) {
 			struct ev_conn *ec = list_entry(pos, struct ev_conn, link);
 
 			next = pos->next;
 			ec->refs++;
-			deliver_live(ec, n, &m);
+			deliver_live(ec, n, &path, &m);
 			ec_unref(ec);
 		}
 	} else {
@@ -599,7 +641,7 @@ out:
 
 static void read_next(struct events *ev)
 {
-	struct db_query *q = db_query_create(ev->srv->db);
+	struct db_query *q = db_query_create(ev->reader_db);
 	int r;
 
 	arena_init(&ev->read_arena, 128);
@@ -617,13 +659,26 @@ static void read_next(struct events *ev)
 
 void event_on_notify(struct events *ev)
 {
+	uint64_t now, since;
+
 	if (!ev || !ev->started || ev->stopping)
 		return;
 	if (ev->reading) {
 		ev->again = true;
 		return;
 	}
+	/* The reader's connection answers at once, so without a pause a
+	 * burst of small transactions would cost one read each: rounds start
+	 * READ_SPACING_MS apart at most, and what commits meanwhile comes in
+	 * the next one. An event after a quiet spell is read at once. */
+	now = uv_now(ev->srv->loop);
+	since = now - ev->round_started_ms;
+	if (ev->rounds && since < READ_SPACING_MS) {
+		uv_timer_start(&ev->retry, on_retry, READ_SPACING_MS - since, 0);
+		return;
+	}
 	uv_timer_stop(&ev->retry);
+	ev->round_started_ms = now;
 	ev->reading = true;
 	ev->again = false;
 	ev->rounds++;
@@ -669,12 +724,28 @@ int event_create(struct server *srv, PGconn *pg, struct events **ret_events, cha
 
 int event_start(struct events *ev)
 {
+	const struct config *cfg = ev->srv->cfg;
+	struct db_pool_options opt = {
+	    .size = 1,
+	    .query_timeout_ms = cfg->statement_timeout_ms,
+	    .connect_timeout_ms = cfg->db_connect_timeout_ms,
+	    .health_check_ms = cfg->db_health_check_ms,
+	};
 	int r = db_pool_register(ev->srv->db, event_stmts, EVENT_STMT_COUNT);
 
+	if (r == 0) {
+		ev->reader_db = db_pool_create(ev->srv->loop, cfg->database_url, &opt);
+		r = ev->reader_db ? db_pool_register(ev->reader_db, &event_next_stmt, 1) : -ENOMEM;
+	}
 	if (r == 0)
 		ev->started = true;
 	log_debug("event=events_start seq=%" PRIu64, ev->cursor);
 	return r;
+}
+
+static bool closed(const struct events *ev)
+{
+	return ev->retry_closed && !ev->reader_closing;
 }
 
 static void on_retry_closed(uv_handle_t *h)
@@ -682,7 +753,17 @@ static void on_retry_closed(uv_handle_t *h)
 	struct events *ev = h->data;
 
 	ev->retry_closed = true;
-	if (ev->free_on_close)
+	if (ev->free_on_close && closed(ev))
+		free(ev);
+}
+
+static void on_reader_closed(void *data)
+{
+	struct events *ev = data;
+
+	ev->reader_closing = false;
+	ev->reader_db = NULL;
+	if (ev->free_on_close && closed(ev))
 		free(ev);
 }
 
@@ -692,6 +773,11 @@ void event_stop(struct events *ev)
 		return;
 	ev->stopping = true;
 	uv_close((uv_handle_t *)&ev->retry, on_retry_closed);
+	if (ev->reader_db) {
+		/* A read in flight ends with -ECANCELED. */
+		ev->reader_closing = true;
+		db_pool_close(ev->reader_db, on_reader_closed, ev);
+	}
 }
 
 void event_destroy(struct events *ev)
@@ -706,7 +792,7 @@ void event_destroy(struct events *ev)
 		conn_set_watcher(ec->conn, NULL, NULL);
 		on_conn_close(ec->conn, ec);
 	}
-	if (ev->retry_closed)
+	if (closed(ev))
 		free(ev);
 	else
 		ev->free_on_close = true;

@@ -30,13 +30,14 @@ enum { NCOLS = 12 };
 	"($8::boolean OR n.path <@ ARRAY(SELECT t.path FROM grid_node t WHERE t.id = "             \
 	"ANY($9::bigint[])))"
 
+/* seq increases in commit order (migration 0003), so "after the last one
+ * seen" never skips an event committed later. */
+struct db_stmt event_next_stmt = {"event_next",
+				  "SELECT " EVENT_COLS " FROM " EVENT_FROM
+				  " WHERE e.seq > $1 ORDER BY e.seq LIMIT " XSTR(EVENT_NEXT_PAGE),
+				  1, 0};
+
 struct db_stmt event_stmts[EVENT_STMT_COUNT] = {
-    /* seq increases in commit order (migration 0003), so "after the last
-     * one seen" never skips an event committed later. */
-    [EVENT_STMT_NEXT] = {"event_next",
-			 "SELECT " EVENT_COLS " FROM " EVENT_FROM
-			 " WHERE e.seq > $1 ORDER BY e.seq LIMIT " XSTR(EVENT_NEXT_PAGE),
-			 1, 0},
     /* The newest seq and the events come from one snapshot (one
      * statement), so a list that is not full has seen everything up to
      * that seq. $1 < seq <= $2, in the subtree of node $3 (0: all), of the
@@ -71,7 +72,7 @@ int event_db_add_next(struct db_query *q, struct arena *arena, uint64_t after_se
 	params[0] = arena_printf(arena, "%" PRIu64, after_seq);
 	if (!params[0])
 		return -ENOMEM;
-	return db_query_add(q, &event_stmts[EVENT_STMT_NEXT], params);
+	return db_query_add(q, &event_next_stmt, params);
 }
 
 int event_db_add_list(struct db_query *q, struct arena *arena, const struct event_filter *f)

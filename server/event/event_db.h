@@ -15,12 +15,14 @@
 #include "server/db/pool.h"
 
 enum event_stmt {
-	EVENT_STMT_NEXT, /* the reader: every event after a seq */
 	EVENT_STMT_LIST, /* ListEvents and replays: filtered, with the snapshot's newest seq */
 	EVENT_STMT_COUNT,
 };
 
+/* On the server's pool. */
 extern struct db_stmt event_stmts[EVENT_STMT_COUNT];
+/* The reader's (every event after a seq), on its own connection. */
+extern struct db_stmt event_next_stmt;
 
 /* Rows per read of the reader; a full page is followed by another read. */
 #define EVENT_NEXT_PAGE 1000

@@ -38,10 +38,17 @@ struct events {
 	unsigned round_reads; /* in the current round */
 	size_t round_rows;
 	uint64_t rounds;
-	struct arena read_arena; /* the read's parameter */
-	uv_timer_t retry;	 /* a failed read is tried again */
+	uint64_t round_started_ms; /* loop time */
+	struct arena read_arena;   /* the read's parameter */
+	/* The reader's own connection: its reads do not wait behind the
+	 * requests queued on the server's pool (a burst of writes is what
+	 * makes events), so an event reaches subscribers one round trip
+	 * after its NOTIFY, however busy the pool is. */
+	struct db_pool *reader_db;
+	uv_timer_t retry; /* a failed read is tried again; the next round waits */
 	bool retry_closed;
-	bool free_on_close; /* destroyed while the timer was closing */
+	bool reader_closing;
+	bool free_on_close; /* destroyed while the timer or the reader closed */
 	struct list conns;  /* struct ev_conn */
 };
 

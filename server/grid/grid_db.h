@@ -47,7 +47,3 @@ int grid_db_row(const PGresult *res, int i, struct tree_row *ret);
 /* Blocking load of the whole tree at start-up, in one consistent snapshot.
  * Sets the tree's version. */
 int grid_db_load(PGconn *pg, struct tree *t, char *err, size_t errlen);
-
-/* Appends s as one element of a PostgreSQL array literal ("..." with
- * escapes), preceded by a comma unless first. */
-int grid_db_array_elem(struct buf *b, const char *s, int first);

@@ -26,6 +26,7 @@
 #include "server/audit/audit.h"
 #include "server/auth/auth.h"
 #include "server/auth/perm.h"
+#include "server/db/array.h"
 #include "server/db/pool.h"
 #include "server/grid/grid.h"
 #include "server/grid/grid_db.h"
@@ -414,14 +415,14 @@ static int build_params(struct import *im, struct row **sorted, size_t n, const 
 		const struct row *row = sorted[i];
 		char num[16];
 		snprintf(num, sizeof(num), "%u", row->line);
-		r = grid_db_array_elem(&b[0], num, i == 0);
+		r = db_array_elem(&b[0], num, i == 0);
 		snprintf(num, sizeof(num), "%u", row->level);
-		r = r ? r : grid_db_array_elem(&b[3], num, i == 0);
-		r = r ? r : grid_db_array_elem(&b[1], row->f[COL_CODE], i == 0);
-		r = r ? r : grid_db_array_elem(&b[2], row->f[COL_PARENT], i == 0);
-		r = r ? r : grid_db_array_elem(&b[4], row->f[COL_NAME], i == 0);
-		r = r ? r : grid_db_array_elem(&b[5], row->f[COL_LEADER], i == 0);
-		r = r ? r : grid_db_array_elem(&b[6], row->f[COL_PHONE], i == 0);
+		r = r ? r : db_array_elem(&b[3], num, i == 0);
+		r = r ? r : db_array_elem(&b[1], row->f[COL_CODE], i == 0);
+		r = r ? r : db_array_elem(&b[2], row->f[COL_PARENT], i == 0);
+		r = r ? r : db_array_elem(&b[4], row->f[COL_NAME], i == 0);
+		r = r ? r : db_array_elem(&b[5], row->f[COL_LEADER], i == 0);
+		r = r ? r : db_array_elem(&b[6], row->f[COL_PHONE], i == 0);
 	}
 	for (int k = 0; k < 7; k++) {
 		if (r == 0)

@@ -28,6 +28,7 @@ struct tree_node {
 	uint32_t active_children;
 	uint16_t level;
 	bool retired;
+	bool own_strings; /* the strings are a malloc'd block, not the tree's arena */
 	const char *code; /* these four share one allocation */
 	const char *name;
 	const char *leader_name;
@@ -57,6 +58,19 @@ void tree_destroy(struct tree *t);
  * to another id, -ENOMEM. A row older than the node is skipped (returns 0).
  * ret_node (may be NULL) gets the node. */
 int tree_apply(struct tree *t, const struct tree_row *row, struct tree_node **ret_node);
+
+/* Bulk load, for the start-up: rows in any order (children may come
+ * before their parents). Only into an empty tree (else -EBUSY).
+ * tree_load_reserve (optional) makes room for about n nodes at once.
+ * tree_load_row adds a node without linking it: -EEXIST when its id or code
+ * is taken, -ENOMEM. tree_load_finish links every node to its parent and
+ * sorts the children; the tree must not be read before. It fails with
+ * -ENOENT when a parent is missing and -ELOOP when parents form a cycle,
+ * *ret_code naming a node concerned (borrowed); the tree is then only fit
+ * for tree_destroy. */
+int tree_load_reserve(struct tree *t, size_t n);
+int tree_load_row(struct tree *t, const struct tree_row *row);
+int tree_load_finish(struct tree *t, const char **ret_code);
 
 struct tree_node *tree_find_code(const struct tree *t, const char *code);
 struct tree_node *tree_find_id(const struct tree *t, int64_t id);

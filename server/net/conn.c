@@ -5,13 +5,30 @@
  * reader cuts it into frames and each frame goes to rpc_handle_frame(). Only
  * a partial frame is copied into memory of the connection's own, so an idle
  * connection costs no buffers. When max_inflight requests are waiting for
- * the database, reading stops and the rest of the read is stashed until
- * requests finish.
+ * the database, or outbuf_pause bytes of replies wait for the peer, reading
+ * stops and the rest of the read is stashed until requests finish and the
+ * peer catches up: a client that pipelines without reading its replies is
+ * held back by TCP, not by our memory. A connection also yields after
+ * FRAMES_PER_TURN requests of one read, the rest waiting in the stash until
+ * the next loop iteration (net.c's idle handle), so that one client
+ * pipelining thousands of cheap requests does not keep everyone else
+ * waiting for its whole read.
  *
  * Writing: replies are framed into `out`; once per loop iteration (net.c's
  * check handle) `out` is swapped into `sending` and handed to one uv_write.
  * The two together may not pass max_outbuf: a peer that does not read its
  * replies is disconnected rather than allowed to grow our memory.
+ *
+ * Deadlines, all on the connection's one timer, which fires at the
+ * earliest and looks at all of them (a deadline that moved later only
+ * costs a wasted wake-up): Hello and login within login_timeout_ms; a frame
+ * once begun whole within frame_timeout_ms (a slow-loris peer trickling
+ * bytes is cut, whether logged in or not); output that the peer takes
+ * nothing of for send_timeout_ms is dropped with the connection; after
+ * login, idle_timeout_ms without a request. The peer is told why with a
+ * Reply of id 0, except when it is dropped for not reading (send timeout,
+ * max_outbuf): that is only logged, and the socket is reset rather than
+ * left to the kernel with our unread output.
  *
  * TLS (connections from the TLS listener) sits between the socket and both
  * paths, through tls.c: what libuv read is fed to the session and decrypted
@@ -40,6 +57,10 @@
 
 #define READ_BUFFER_SIZE (64 * 1024)
 #define LINGER_MS 2000
+/* Requests taken from one connection's input per loop iteration: a few
+ * hundred microseconds of cached reads, so that the others wait no longer
+ * than that for their turn. */
+#define FRAMES_PER_TURN 256
 
 static char read_buffer[READ_BUFFER_SIZE];
 static bool read_buffer_busy;
@@ -143,7 +164,11 @@ static void conn_shut(struct conn *c)
 	tls_conn_destroy(c->tls);
 	c->tls = NULL;
 	net_conn_gone(c->net, c);
-	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	/* A peer dropped for not reading would otherwise keep up to a socket
+	 * buffer of our output queued in the kernel, its FIN behind it, for
+	 * as long as it does not read: reset instead. */
+	if (!c->reset || uv_tcp_close_reset(&c->tcp, on_handle_closed) < 0)
+		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
@@ -159,6 +184,7 @@ void conn_close(struct conn *c, const char *reason)
 		if (w)
 			w->on_close(c, c->watcher_data);
 		buf_finish(&c->stash);
+		c->stash_off = 0;
 		if (c->close_after_flush && c->tls && !c->tls_failed && c->out.len > 0 &&
 		    !tls_conn_established(c->tls)) {
 			/* The last words can only leave encrypted: keep reading
@@ -178,26 +204,118 @@ void conn_close(struct conn *c, const char *reason)
 		mark_dirty(c); /* what is left, close_notify included */
 }
 
+/* Reading stops at this much unsent output. At most half of max_outbuf,
+ * so that the replies of the requests already in flight still fit under
+ * the hard limit. */
+static size_t pause_at(const struct config *cfg)
+{
+	size_t half = cfg->max_outbuf / 2;
+
+	return cfg->outbuf_pause < half ? cfg->outbuf_pause : half;
+}
+
+/* Whether more requests may be read: fewer than max_inflight at work and
+ * the peer not too far behind with its replies. */
+static bool may_read(const struct conn *c)
+{
+	const struct config *cfg = conn_cfg(c);
+
+	return c->inflight < cfg->max_inflight && conn_unsent(c) < pause_at(cfg);
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}
+
+/* The next moment one of c's deadlines may pass; 0 for none. */
+static uint64_t next_due(const struct conn *c)
+{
+	const struct config *cfg = conn_cfg(c);
+	uint64_t due = c->login_due;
+
+	if (c->frame_since && cfg->frame_timeout_ms)
+		due = earliest(due, c->frame_since + cfg->frame_timeout_ms);
+	if (c->stalled_since && cfg->send_timeout_ms)
+		due = earliest(due, c->stalled_since + cfg->send_timeout_ms);
+	if (c->principal && cfg->idle_timeout_ms && c->inflight == 0)
+		due = earliest(due, c->last_active + cfg->idle_timeout_ms);
+	return due;
+}
+
+/* Makes the timer fire by the next deadline. A timer already due earlier
+ * is left alone: on_timer looks again when it fires. So a deadline that
+ * keeps moving later (frames completing, the peer reading) does not touch
+ * the loop's timer heap each time. */
+static void arm(struct conn *c)
+{
+	uint64_t due, now;
+
+	if (c->closing)
+		return; /* the timer is the linger now */
+	due = next_due(c);
+	if (!due || (c->timer_due && c->timer_due <= due))
+		return;
+	now = uv_now(c->timer.loop);
+	c->timer_due = due;
+	uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	const struct config *cfg = conn_cfg(c);
+	uint64_t now = uv_now(t->loop);
+	char msg[96];
 
+	c->timer_due = 0;
 	if (c->closing) {
 		/* The peer did not take the last words within the linger. */
 		conn_shut(c);
 		return;
 	}
-	if (!c->principal) {
+	if (c->login_due && now >= c->login_due) {
 		conn_close_with_error(
 		    c, -ETIMEDOUT, "no Hello and Login (or Authenticate) within the time allowed");
 		return;
 	}
-	if (cfg->idle_timeout_ms && c->inflight == 0 &&
-	    uv_now(t->loop) - c->last_active >= cfg->idle_timeout_ms) {
+	if (c->frame_since && cfg->frame_timeout_ms &&
+	    now - c->frame_since >= cfg->frame_timeout_ms) {
+		log_info("event=conn_frame_timeout conn=%" PRIu64 " peer=%s buffered=%zu", c->id,
+			 c->peer, frame_reader_buffered(&c->reader));
+		snprintf(msg, sizeof(msg), "a frame was begun but not finished within %u ms",
+			 cfg->frame_timeout_ms);
+		conn_close_with_error(c, -ETIMEDOUT, msg);
+		return;
+	}
+	if (c->stalled_since && cfg->send_timeout_ms) {
+		size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+
+		if (q < c->stalled_queue) {
+			/* The peer took some: slow, not gone. */
+			c->stalled_queue = q;
+			c->stalled_since = now;
+		} else if (now - c->stalled_since >= cfg->send_timeout_ms) {
+			/* Nothing can tell it why: it reads nothing. */
+			log_warn("event=conn_send_timeout conn=%" PRIu64 " peer=%s unsent=%zu "
+				 "waited_ms=%" PRIu64,
+				 c->id, c->peer, conn_unsent(c), now - c->stalled_since);
+			c->close_after_flush = false;
+			c->reset = true;
+			conn_close(c, "send_timeout");
+			return;
+		}
+	}
+	if (c->principal && cfg->idle_timeout_ms && c->inflight == 0 &&
+	    now - c->last_active >= cfg->idle_timeout_ms) {
 		conn_close_with_error(c, -ETIMEDOUT, "connection idle for too long");
 		return;
 	}
+	arm(c);
 }
 
 void conn_set_ready(struct conn *c)
@@ -231,17 +349,15 @@ void conn_set_principal(struct conn *c, struct principal *p)
 	c->principal = p;
 	if (c->closing)
 		return; /* the linger timer runs */
-	uv_timer_stop(&c->timer);
 	if (!p) {
 		frame_reader_set_max(&c->reader, cfg->max_frame_before_login);
-		uv_timer_start(&c->timer, on_timer, cfg->login_timeout_ms, 0);
-		return;
+		c->login_due = uv_now(c->timer.loop) + cfg->login_timeout_ms;
+	} else {
+		frame_reader_set_max(&c->reader, cfg->max_frame);
+		c->login_due = 0;
+		c->last_active = uv_now(c->timer.loop);
 	}
-	frame_reader_set_max(&c->reader, cfg->max_frame);
-	if (cfg->idle_timeout_ms) {
-		unsigned every = cfg->idle_timeout_ms / 4 ? cfg->idle_timeout_ms / 4 : 1;
-		uv_timer_start(&c->timer, on_timer, every, every);
-	}
+	arm(c);
 }
 
 int conn_send(struct conn *c, const ProtobufCMessage *msg)
@@ -257,6 +373,7 @@ int conn_send(struct conn *c, const ProtobufCMessage *msg)
 		log_warn("event=conn_outbuf_full conn=%" PRIu64 " unsent=%zu limit=%u", c->id,
 			 c->out.len + c->cipher.len + c->sending.len, cfg->max_outbuf);
 		c->close_after_flush = false;
+		c->reset = true;
 		conn_close(c, "peer_not_reading");
 		return -ENOBUFS;
 	}
@@ -301,6 +418,7 @@ static int on_frame(void *data, const uint8_t *payload, size_t len)
 
 	if (c->closing || c->draining)
 		return 1;
+	c->frames++;
 	c->inflight++;
 	conn_ref(c);
 	rpc_handle_frame(c, payload, len);
@@ -309,37 +427,77 @@ static int on_frame(void *data, const uint8_t *payload, size_t len)
 		return 1;
 	}
 	conn_unref(c);
-	if (c->inflight >= conn_cfg(c)->max_inflight) {
-		/* Back-pressure: requests wait in the socket, not in memory. */
+	if (c->frames - c->turn_start >= FRAMES_PER_TURN && may_read(c)) {
+		/* Enough for this turn; the rest waits in the stash until
+		 * the next loop iteration. */
 		c->paused = true;
-		if (c->reading) {
-			uv_read_stop((uv_stream_t *)&c->tcp);
-			c->reading = false;
-		}
+		c->yielded = true;
+		stop_reading(c);
+		net_yield(c->net, c);
+		return 1;
+	}
+	if (!may_read(c)) {
+		/* Back-pressure: requests wait in the socket, not in memory,
+		 * until the database answers and the peer reads. */
+		log_debug("event=conn_pause conn=%" PRIu64 " inflight=%u unsent=%zu", c->id,
+			  c->inflight, conn_unsent(c));
+		c->paused = true;
+		stop_reading(c);
 		return 1;
 	}
 	return 0;
 }
 
-/* Feeds bytes to the frame reader; keeps what a pause left unread. */
-static void conn_feed(struct conn *c, const uint8_t *p, size_t len)
+/* Starts the frame deadline when a read ends inside a new frame, stops it
+ * when it ends at a boundary. While paused the wait is ours, not the
+ * peer's. */
+static void note_partial(struct conn *c, uint64_t frames_before)
+{
+	if (c->closing)
+		return;
+	if (c->paused || !frame_reader_partial(&c->reader)) {
+		c->frame_since = 0;
+		return;
+	}
+	if (!c->frame_since || c->frames != frames_before) {
+		c->frame_since = uv_now(c->timer.loop);
+		arm(c);
+	}
+}
+
+/* Feeds bytes to the frame reader. Returns how many it took: fewer than
+ * len when it paused (the caller stashes the rest), all of them when the
+ * connection closed. */
+static size_t conn_feed(struct conn *c, const uint8_t *p, size_t len)
 {
 	size_t used = 0;
-	int r = frame_reader_feed(&c->reader, p, len, &used, on_frame, c);
+	uint64_t frames_before = c->frames;
+	int r;
 
+	c->turn_start = c->frames;
+	r = frame_reader_feed(&c->reader, p, len, &used, on_frame, c);
 	if (r == -EMSGSIZE) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "frame larger than the limit of %zu bytes",
 			 c->reader.max);
 		conn_close_with_error(c, -EMSGSIZE, msg);
-		return;
+		return len;
 	}
 	if (r < 0) {
 		c->close_after_flush = false;
 		conn_close(c, r == -ENOMEM ? "out_of_memory" : "read_error");
-		return;
+		return len;
 	}
-	if (used < len && !c->closing && buf_append(&c->stash, p + used, len - used) < 0) {
+	note_partial(c, frames_before);
+	return c->closing ? len : used;
+}
+
+/* Keeps input that may not be read yet. */
+static void stash_append(struct conn *c, const uint8_t *p, size_t len)
+{
+	if (len == 0 || c->closing || c->draining)
+		return;
+	if (buf_append(&c->stash, p, len) < 0) {
 		c->close_after_flush = false;
 		conn_close(c, "out_of_memory");
 	}
@@ -349,16 +507,13 @@ static void conn_feed(struct conn *c, const uint8_t *p, size_t len)
  * paused (the frame reader must not see more frames then). */
 static void deliver(struct conn *c, const uint8_t *p, size_t len)
 {
+	size_t used = 0;
+
 	if (c->closing || c->draining)
 		return;
-	if (!c->paused) {
-		conn_feed(c, p, len);
-		return;
-	}
-	if (buf_append(&c->stash, p, len) < 0) {
-		c->close_after_flush = false;
-		conn_close(c, "out_of_memory");
-	}
+	if (!c->paused)
+		used = conn_feed(c, p, len);
+	stash_append(c, p + used, len - used);
 }
 
 static void log_tls_failure(struct conn *c, bool handshake)
@@ -481,7 +636,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	if (c->tls)
 		tls_input(c, (const uint8_t *)b->base, (size_t)nread);
 	else if (!c->closing)
-		conn_feed(c, (const uint8_t *)b->base, (size_t)nread);
+		deliver(c, (const uint8_t *)b->base, (size_t)nread);
 	conn_unref(c);
 }
 
@@ -496,6 +651,11 @@ static void start_reading(struct conn *c)
 void conn_request_done(struct conn *c)
 {
 	c->inflight--;
+	if (conn_cfg(c)->idle_timeout_ms && !c->closing) {
+		/* Idle time counts from the last reply. */
+		c->last_active = uv_now(c->timer.loop);
+		arm(c);
+	}
 	/* Resuming and closing happen in conn_flush, outside of whatever
 	 * callback finished the request. */
 	mark_dirty(c);
@@ -506,13 +666,15 @@ static void on_write(uv_write_t *req, int status)
 	struct conn *c = req->data;
 
 	buf_finish(&c->sending);
+	c->stalled_since = 0;
 	if (status < 0) {
 		c->close_after_flush = false;
 		conn_close(c, uv_err_name(status));
 	} else {
 		if (c->watcher && c->watcher->on_written && !c->closing)
 			c->watcher->on_written(c, c->watcher_data);
-		if (c->out.len > 0 || c->closing || c->draining)
+		/* A paused reader may resume now that the peer caught up. */
+		if (c->out.len > 0 || c->closing || c->draining || c->paused)
 			mark_dirty(c);
 	}
 	conn_unref(c);
@@ -558,12 +720,22 @@ void conn_flush(struct conn *c)
 		return;
 
 	/* Resume a paused reader: first the stashed input, then the socket. */
-	if (c->paused && !c->closing && !c->draining && c->inflight < conn_cfg(c)->max_inflight) {
+	if (c->paused && !c->yielded && !c->closing && !c->draining && may_read(c)) {
 		struct buf stash = c->stash;
+		size_t off = c->stash_off, used;
+
 		buf_init(&c->stash, 0);
+		c->stash_off = 0;
 		c->paused = false;
-		conn_feed(c, stash.data, stash.len);
-		buf_finish(&stash);
+		used = conn_feed(c, stash.data + off, stash.len - off);
+		if (c->paused && !c->closing && c->stash.len == 0) {
+			/* Paused again: the rest stays where it is, uncopied. */
+			c->stash = stash;
+			c->stash_off = off + used;
+		} else {
+			stash_append(c, stash.data + off + used, stash.len - off - used);
+			buf_finish(&stash);
+		}
 		if (!c->paused)
 			start_reading(c);
 	}
@@ -590,6 +762,14 @@ void conn_flush(struct conn *c)
 			conn_close(c, uv_err_name(r));
 			return;
 		}
+		size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+		if (q > 0) {
+			/* The kernel did not take it all: the peer is behind,
+			 * and has send_timeout_ms to take some. */
+			c->stalled_since = uv_now(c->timer.loop);
+			c->stalled_queue = q;
+			arm(c);
+		}
 	}
 
 	if (c->closing && c->close_after_flush && output_done(c)) {
@@ -612,6 +792,7 @@ void conn_begin_drain(struct conn *c)
 		c->reading = false;
 	}
 	buf_finish(&c->stash);
+	c->stash_off = 0;
 	mark_dirty(c);
 }
 
@@ -630,6 +811,7 @@ int conn_accept(struct net *n, uv_stream_t *listener, struct tls_server *ts, uin
 	c->refs = 1; /* dropped when both handles are closed */
 	list_init(&c->link);
 	list_init(&c->dirty_link);
+	list_init(&c->yield_link);
 	frame_reader_init(&c->reader, srv->cfg->max_frame_before_login);
 	buf_init(&c->out, 0);
 	buf_init(&c->sending, 0);
@@ -676,6 +858,7 @@ int conn_accept(struct net *n, uv_stream_t *listener, struct tls_server *ts, uin
 
 void conn_start(struct conn *c)
 {
-	uv_timer_start(&c->timer, on_timer, conn_cfg(c)->login_timeout_ms, 0);
+	c->login_due = uv_now(c->timer.loop) + conn_cfg(c)->login_timeout_ms;
+	arm(c);
 	start_reading(c);
 }

@@ -3,13 +3,21 @@
  * Connections with output or pending work are put on a dirty list; one
  * check handle (run once per loop iteration, after I/O) flushes them all, so
  * that the replies produced in one iteration leave in one write per
- * connection.
+ * connection. A connection that had its turn (conn.c's FRAMES_PER_TURN)
+ * waits on the yielded list; an idle handle, active while the list is not
+ * empty, keeps the loop from blocking in poll and marks them dirty in the
+ * next iteration, after everyone else's input of this one.
  *
  * Admission happens here, once per accepted socket, in on_connection():
  * the global limit, the loopback rule for plain TCP, then the count of
  * connections per IP address (a table of the addresses with connections
  * open, each entry freed with its last connection). A refused connection
  * gets a Reply with id 0 saying why, and is not counted for its address.
+ *
+ * Every connection is a file descriptor: at creation the soft limit on
+ * open files is raised to the hard one, since the usual soft default
+ * (1024) is far below max_connections and accept() failing with EMFILE
+ * refuses clients without telling them why.
  */
 #include "server/net/net.h"
 
@@ -18,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/resource.h>
 
 #include "common/htab.h"
 #include "server/log.h"
@@ -48,10 +58,13 @@ struct net {
 	struct htab addrs; /* struct net_addr by ip */
 	struct list conns;
 	struct list dirty;
+	struct list yielded;
 	unsigned nconns;
 	uint64_t next_id;
 	uv_check_t check;
 	bool check_active;
+	uv_idle_t idle; /* runs while yielded is not empty */
+	bool idle_active;
 	uv_timer_t drain_timer;
 	bool draining;
 	unsigned open_handles;
@@ -193,6 +206,37 @@ void net_mark_dirty(struct net *n, struct conn *c)
 	}
 }
 
+/* Runs before poll. The connections marked here resume in the check
+ * phase after it; the handle stays active until a turn finds the list
+ * empty, since an active idle handle is what makes that poll return at
+ * once instead of waiting for I/O. */
+static void on_idle(uv_idle_t *h)
+{
+	struct net *n = h->data;
+
+	if (list_empty(&n->yielded)) {
+		uv_idle_stop(&n->idle);
+		n->idle_active = false;
+		return;
+	}
+	while (!list_empty(&n->yielded)) {
+		struct conn *c = list_entry(n->yielded.next, struct conn, yield_link);
+		list_remove(&c->yield_link);
+		c->yielded = false;
+		net_mark_dirty(n, c);
+	}
+}
+
+void net_yield(struct net *n, struct conn *c)
+{
+	if (list_empty(&c->yield_link))
+		list_append(&n->yielded, &c->yield_link);
+	if (!n->idle_active && !uv_is_closing((uv_handle_t *)&n->idle)) {
+		uv_idle_start(&n->idle, on_idle);
+		n->idle_active = true;
+	}
+}
+
 static void net_release(struct net *n)
 {
 	if (--n->open_handles > 0)
@@ -220,6 +264,7 @@ static void net_finish(struct net *n)
 {
 	log_info("event=net_drained");
 	uv_close((uv_handle_t *)&n->check, on_handle_closed);
+	uv_close((uv_handle_t *)&n->idle, on_handle_closed);
 	uv_close((uv_handle_t *)&n->drain_timer, on_handle_closed);
 }
 
@@ -227,6 +272,8 @@ void net_conn_gone(struct net *n, struct conn *c)
 {
 	list_remove(&c->link);
 	list_remove(&c->dirty_link);
+	list_remove(&c->yield_link);
+	c->yielded = false;
 	if (c->addr) {
 		addr_put(n, c->addr);
 		c->addr = NULL;
@@ -299,23 +346,54 @@ static void on_connection(uv_stream_t *s, int status)
 	conn_start(c);
 }
 
+/* Raises the soft limit on open files to the hard limit, and warns when
+ * even that leaves no room for max_connections. */
+static void raise_nofile(const struct config *cfg)
+{
+	struct rlimit rl;
+	/* Database connections, listeners, the event loop's own. */
+	const rlim_t spare = 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = rl;
+
+		/* An unlimited hard limit is still capped by fs.nr_open. */
+		want.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_connections + spare)
+		log_warn("event=nofile_low limit=%llu max_connections=%u "
+			 "hint=\"raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+			 "[limits] max_connections\"",
+			 (unsigned long long)rl.rlim_cur, cfg->max_connections);
+	else
+		log_debug("event=nofile_limit limit=%llu", (unsigned long long)rl.rlim_cur);
+}
+
 struct net *net_create(struct server *srv)
 {
 	struct net *n = calloc(1, sizeof(*n));
 
 	if (!n)
 		return NULL;
+	raise_nofile(srv->cfg);
 	n->srv = srv;
 	n->plain.net = n;
 	n->secure.net = n;
 	htab_init(&n->addrs, addr_hash, addr_eq);
 	list_init(&n->conns);
 	list_init(&n->dirty);
+	list_init(&n->yielded);
 	uv_check_init(srv->loop, &n->check);
 	n->check.data = n;
+	uv_idle_init(srv->loop, &n->idle);
+	n->idle.data = n;
 	uv_timer_init(srv->loop, &n->drain_timer);
 	n->drain_timer.data = n;
-	n->open_handles = 2;
+	n->open_handles = 3;
 	return n;
 }
 

@@ -25,8 +25,6 @@
 #include "server/rpc/rpc_private.h"
 #include "server/server.h"
 
-#define KEY_MAX 128
-
 enum idem_stmt {
 	IDEM_STMT_BEGIN,
 	IDEM_STMT_STORE,
@@ -71,8 +69,7 @@ static const ProtobufCFieldDescriptor *result_field(const struct rpc_call *call)
 						       (unsigned)call->method->call);
 }
 
-/* Sends the stored result (packed bytes in PostgreSQL's bytea text form). */
-static void reply_stored(struct rpc_call *call, const char *bytea)
+void rpc_reply_bytea(struct rpc_call *call, const char *bytea)
 {
 	const ProtobufCFieldDescriptor *f = result_field(call);
 	size_t len = 0, hexlen = strlen(bytea);
@@ -112,7 +109,7 @@ static void on_fetched(struct db_query *q, int status, void *data)
 		rpc_fail(call, -EIO, "the first request with this idempotency key left no reply");
 		return;
 	}
-	reply_stored(call, PQgetvalue(res, 0, 0));
+	rpc_reply_bytea(call, PQgetvalue(res, 0, 0));
 }
 
 static void on_committed(struct db_query *q, int status, void *data)
@@ -129,7 +126,7 @@ static void on_committed(struct db_query *q, int status, void *data)
 		id->after(id->after_data);
 	/* The reply is the stored bytes, so the first reply and a retry's
 	 * are the same. */
-	reply_stored(call, id->store[2]);
+	rpc_reply_bytea(call, id->store[2]);
 }
 
 static void on_first_part(struct db_query *q, int status, void *data)
@@ -176,29 +173,19 @@ static void on_first_part(struct db_query *q, int status, void *data)
 bool idem_reply(struct rpc_call *call, void *result)
 {
 	struct idem *id = call->idem;
-	const ProtobufCFieldDescriptor *f = result_field(call);
-	size_t len, hexlen;
-	uint8_t *packed;
-	char *hex;
+	const char *hex;
 
-	if (!id->in_callback || !result || !f)
+	if (!id->in_callback || !result || !result_field(call))
 		return false;
 	id->in_callback = false;
 	*id->finished = true;
-	len = protobuf_c_message_get_packed_size(result);
-	packed = arena_alloc(&call->arena, len + 1);
-	hexlen = 2 * len + 3;
-	hex = arena_alloc(&call->arena, hexlen);
-	if (!packed || !hex) {
+	hex = rpc_result_bytea(call, result);
+	if (!hex) {
 		call->idem = NULL;
 		db_query_rollback(id->q, NULL, NULL);
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return true;
 	}
-	protobuf_c_message_pack(result, packed);
-	hex[0] = '\\';
-	hex[1] = 'x';
-	sodium_bin2hex(hex + 2, hexlen - 2, packed, len);
 	id->store[0] = id->params[0];
 	id->store[1] = id->params[1];
 	id->store[2] = hex;
@@ -235,8 +222,23 @@ void idem_abandon(struct rpc_call *call)
 	}
 }
 
+const char *rpc_result_bytea(struct rpc_call *call, const void *result)
+{
+	size_t len = protobuf_c_message_get_packed_size(result), hexlen = 2 * len + 3;
+	uint8_t *packed = arena_alloc(&call->arena, len + 1);
+	char *hex = arena_alloc(&call->arena, hexlen);
+
+	if (!packed || !hex)
+		return NULL;
+	protobuf_c_message_pack(result, packed);
+	hex[0] = '\\';
+	hex[1] = 'x';
+	sodium_bin2hex(hex + 2, hexlen - 2, packed, len);
+	return hex;
+}
+
 /* SHA-256 of the call's own message: the same request packs the same. */
-static const char *request_hash(struct rpc_call *call)
+const char *rpc_request_hash(struct rpc_call *call)
 {
 	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
 	    &grid__v1__request__descriptor, (unsigned)call->method->call);
@@ -268,9 +270,10 @@ void rpc_submit(struct rpc_call *call, struct db_query *q, db_query_cb cb, void 
 			rpc_fail_db(call, r, "");
 		return;
 	}
-	if (strlen(key) > KEY_MAX) {
+	if (strlen(key) > RPC_IDEM_KEY_MAX) {
 		db_query_destroy(q);
-		rpc_fail(call, -EINVAL, "an idempotency key has at most %d characters", KEY_MAX);
+		rpc_fail(call, -EINVAL, "an idempotency key has at most %d characters",
+			 RPC_IDEM_KEY_MAX);
 		return;
 	}
 	id = arena_new(&call->arena, struct idem);
@@ -285,7 +288,7 @@ void rpc_submit(struct rpc_call *call, struct db_query *q, db_query_cb cb, void 
 	id->params[0] = auth_actor(auth_principal(call));
 	id->params[1] = key;
 	id->params[2] = call->method->name;
-	id->params[3] = request_hash(call);
+	id->params[3] = rpc_request_hash(call);
 	if (!id->params[3] || db_query_add_first(q, &idem_stmts[IDEM_STMT_BEGIN], id->params) < 0) {
 		db_query_destroy(q);
 		rpc_fail(call, -ENOMEM, "out of memory");

@@ -82,6 +82,15 @@ void rpc_submit(struct rpc_call *call, struct db_query *q, db_query_cb cb, void 
  * committed (at once when it already is), and not at all when the commit
  * fails. For effects outside the database, such as revoking sessions. */
 void rpc_after_commit(struct rpc_call *call, void (*fn)(void *data), void *data);
+/* For writers that put many calls in one transaction (group commit, see
+ * server/case/case_batch.c) and so claim their idempotency keys themselves
+ * (migration 0007): the SHA-256 of the call's request and its packed
+ * result, both as bytea text in the call's arena (NULL when out of memory),
+ * and the reply from a result stored that way. */
+#define RPC_IDEM_KEY_MAX 128
+const char *rpc_request_hash(struct rpc_call *call);
+const char *rpc_result_bytea(struct rpc_call *call, const void *result);
+void rpc_reply_bytea(struct rpc_call *call, const char *bytea);
 /* Registers the idempotency statements (server.c, once the pool exists). */
 int idem_start(struct server *srv);
 /* Removes keys older than a day, a batch at a time (the sweeper). */

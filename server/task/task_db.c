@@ -308,20 +308,3 @@ Grid__V1__Assignment *task_db_assignment(const PGresult *res, int i, struct aren
 		return NULL;
 	return m;
 }
-
-int task_db_array_text(struct buf *b, const char *s, bool first)
-{
-	int r = first ? 0 : buf_putc(b, ',');
-
-	if (r == 0)
-		r = buf_putc(b, '"');
-	for (; r == 0 && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			r = buf_putc(b, '\\');
-		if (r == 0)
-			r = buf_putc(b, *s);
-	}
-	if (r == 0)
-		r = buf_putc(b, '"');
-	return r;
-}

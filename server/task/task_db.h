@@ -71,9 +71,5 @@ enum task_progress_col {
 	TASK_PROGRESS_SUM,
 };
 
-/* Appends s as one element of a PostgreSQL array literal, quoted, with a
- * comma before it unless first. 0 or -ENOMEM. */
-int task_db_array_text(struct buf *b, const char *s, bool first);
-
 /* Whole-number and text-to-number helpers for rows; -EPROTO on junk. */
 int task_db_i64(const char *s, int64_t *ret);

@@ -21,6 +21,7 @@
 #include "server/auth/perm.h"
 #include "server/clock.h"
 #include "server/config.h"
+#include "server/db/array.h"
 #include "server/db/pool.h"
 #include "server/grid/tree.h"
 #include "server/rpc/rpc.h"
@@ -295,7 +296,7 @@ static int numbers_arg(struct rpc_call *call, const Grid__V1__CompleteAssignment
 	if (r == 0)
 		r = buf_putc(&values, '{');
 	for (size_t i = 0; i < in->n_numbers && r == 0; i++) {
-		r = task_db_array_text(&names, in->numbers[i]->name, i == 0);
+		r = db_array_elem(&names, in->numbers[i]->name, i == 0);
 		if (r == 0)
 			r = buf_printf(&values, "%s%.17g", i ? "," : "", in->numbers[i]->value);
 	}

@@ -295,6 +295,40 @@ void itest_teardown(struct itest_fix *f)
 	itest_db_drop(&f->db);
 }
 
+static void on_async_connected(struct grid_client *c, int status, void *data)
+{
+	ASSERT_EQ_INT(status, 0);
+	(*(int *)data)++;
+}
+
+static void on_async_authn(struct grid_client *c, int status, const Grid__V1__Reply *r, void *data)
+{
+	ASSERT_EQ_INT(status, 0);
+	ASSERT_EQ_INT(r->status->code, GRID__V1__CODE__CODE_OK);
+	(*(int *)data)++;
+}
+
+struct grid_client *itest_connect_async(uv_loop_t *loop, const struct itest_gridd *g,
+					const char *token)
+{
+	struct grid_client *c = grid_client_create(loop, NULL);
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__AuthenticateRequest m = GRID__V1__AUTHENTICATE_REQUEST__INIT;
+	int n = 0;
+
+	ASSERT_NOT_NULL(c);
+	ASSERT_EQ_INT(grid_client_connect_async(c, g->address, on_async_connected, &n), 0);
+	while (n < 1)
+		uv_run(loop, UV_RUN_ONCE);
+	m.token = (char *)token;
+	req.call_case = GRID__V1__REQUEST__CALL_AUTHENTICATE;
+	req.authenticate = &m;
+	ASSERT_EQ_INT(grid_client_call_async(c, &req, on_async_authn, &n), 0);
+	while (n < 2)
+		uv_run(loop, UV_RUN_ONCE);
+	return c;
+}
+
 struct grid_client *itest_connect_anonymous(const struct itest_gridd *g)
 {
 	struct grid_client_config cfg = {.client_name = "itest", .call_timeout_ms = 30000};
@@ -549,22 +583,15 @@ int itest_gridctl(const struct itest_gridd *g, const char *stdin_text, char **re
 int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const char *stdin_text,
 		      char **ret_out, char **ret_err, const char *const *args)
 {
-	const char *gridctl = env_or_fail("GRIDCTL");
-	char outpath[600], errpath[600], inpath[600];
+	/* Never the developer's own session file. */
+	const char *envs[32] = {"GRID_TOKEN_FILE=/nonexistent/gridctl-token"};
 	const char *argv[64];
-	int n = 0, st;
-	pid_t pid;
+	int n = 0, ne = 1;
 
-	snprintf(outpath, sizeof(outpath), "%s/gridctl.out", itest_tmpdir());
-	snprintf(errpath, sizeof(errpath), "%s/gridctl.err", itest_tmpdir());
-	snprintf(inpath, sizeof(inpath), "%s/gridctl.in", itest_tmpdir());
-	if (stdin_text) {
-		FILE *f = fopen(inpath, "wb");
-		ASSERT_NOT_NULL(f);
-		fputs(stdin_text, f);
-		fclose(f);
-	}
-	argv[n++] = gridctl;
+	for (; env && *env && ne < 31; env++)
+		envs[ne++] = *env;
+	envs[ne] = NULL;
+	argv[n++] = env_or_fail("GRIDCTL");
 	if (g) {
 		argv[n++] = "--server";
 		argv[n++] = g->address;
@@ -572,7 +599,25 @@ int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const
 	for (; args && *args && n < 62; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
+	return itest_run(argv, envs, stdin_text, ret_out, ret_err);
+}
 
+int itest_run(const char *const *argv, const char *const *env, const char *stdin_text,
+	      char **ret_out, char **ret_err)
+{
+	char outpath[600], errpath[600], inpath[600];
+	int st;
+	pid_t pid;
+
+	snprintf(outpath, sizeof(outpath), "%s/run.out", itest_tmpdir());
+	snprintf(errpath, sizeof(errpath), "%s/run.err", itest_tmpdir());
+	snprintf(inpath, sizeof(inpath), "%s/run.in", itest_tmpdir());
+	if (stdin_text) {
+		FILE *f = fopen(inpath, "wb");
+		ASSERT_NOT_NULL(f);
+		fputs(stdin_text, f);
+		fclose(f);
+	}
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -587,11 +632,11 @@ int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const
 		unsetenv("GRID_SERVER");
 		unsetenv("GRID_TOKEN");
 		unsetenv("GRID_API_KEY");
-		/* Never the developer's own session file. */
-		setenv("GRID_TOKEN_FILE", "/nonexistent/gridctl-token", 1);
+		unsetenv("GRID_PASSWORD");
+		unsetenv("GRID_TOKEN_FILE");
 		for (; env && *env; env++)
 			putenv((char *)*env);
-		execv(gridctl, (char *const *)argv);
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -612,3 +657,35 @@ int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const
 		free(err);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+void itest_pgcluster(const char *verb, const char *dir, const char *more, char *out, size_t outlen)
+{
+	const char *tool = getenv("GRID_TEST_PGCLUSTER");
+	char cmd[1200];
+	FILE *p;
+
+	if (!tool || !*tool)
+		TEST_SKIP("GRID_TEST_PGCLUSTER is not set (scripts/test sets it)");
+	snprintf(cmd, sizeof(cmd), "'%s' %s '%s' %s 2>&1", tool, verb, dir, more ? more : "");
+	fflush(stdout);
+	fflush(stderr);
+	p = popen(cmd, "r");
+	ASSERT_NOT_NULL(p);
+	size_t n = fread(out, 1, outlen - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	ASSERT_MSG(st == 0, "pgcluster %s failed: %s", verb, out);
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+}
+
+const char *const itest_fast_calendar[] = {"--set",
+					   "calendar.hours=00:00-24:00",
+					   "--set",
+					   "calendar.days=mon-sun",
+					   "--set",
+					   "cases.accept=1h",
+					   "--set",
+					   "cases.resolve=10h",
+					   "--itest-testclock",
+					   NULL};

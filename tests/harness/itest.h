@@ -57,6 +57,10 @@ void itest_db_drop(struct itest_db *db);
  * first row as a malloc'd string (NULL when none). Fails the test on error. */
 char *itest_sql(const char *url, const char *sql);
 
+/* extra for itest_gridd_start: gridd-testclock with every hour of every
+ * day working time, an hour to accept a case at every level and ten to
+ * resolve it, so that moving the clock moves cases predictably. */
+extern const char *const itest_fast_calendar[];
 /* Starts gridd on 127.0.0.1:0 against url, with extra arguments (NULL
  * terminated list, may be NULL). Waits until it listens. A database without
  * accounts first gets ITEST_ADMIN (gridd bootstrap-admin); g->admin_token
@@ -79,6 +83,10 @@ void itest_teardown(struct itest_fix *f);
 /* A connected blocking client logged in as ITEST_ADMIN; fails the test
  * when it cannot connect or log in. */
 struct grid_client *itest_connect(const struct itest_gridd *g);
+/* The same on loop for asynchronous calls, authenticated with token (a
+ * session or API key); runs the loop until both are done. */
+struct grid_client *itest_connect_async(uv_loop_t *loop, const struct itest_gridd *g,
+					const char *token);
 /* Connected (Hello done) but not logged in. */
 struct grid_client *itest_connect_anonymous(const struct itest_gridd *g);
 /* Logs c in; returns the reply's status code and, on success, copies the
@@ -121,6 +129,20 @@ int itest_gridctl(const struct itest_gridd *g, const char *stdin_text, char **re
  * terminated) instead: no GRID_TOKEN unless listed. */
 int itest_gridctl_env(const struct itest_gridd *g, const char *const *env, const char *stdin_text,
 		      char **ret_out, char **ret_err, const char *const *args);
+
+/* Runs a program (argv[0] is its path; NULL terminated) with env added
+ * ("NAME=VALUE", NULL terminated; may be NULL), stdin_text on its standard
+ * input (NULL: /dev/null), and without the caller's GRID_SERVER, GRID_TOKEN,
+ * GRID_API_KEY, GRID_PASSWORD or GRID_TOKEN_FILE. Captures stdout and stderr
+ * as itest_gridctl does (NULL: dropped); returns the exit code, -1 when
+ * killed. */
+int itest_run(const char *const *argv, const char *const *env, const char *stdin_text,
+	      char **ret_out, char **ret_err);
+
+/* Runs tests/harness/pgcluster VERB DIR [MORE] (a private cluster; skips
+ * the test when GRID_TEST_PGCLUSTER is not set); its output, trimmed, in
+ * out. Fails the test when it fails. */
+void itest_pgcluster(const char *verb, const char *dir, const char *more, char *out, size_t outlen);
 
 /* The number of newline characters in s. */
 int itest_count_lines(const char *s);

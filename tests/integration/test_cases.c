@@ -18,19 +18,6 @@
 #define COMMUNITY "WH-TZL"
 #define HOUR (3600 * 1000LL)
 
-/* Every hour of every day is working time here, with short deadlines, so
- * moving the clock by a few hours moves cases predictably. */
-static const char *const fast_calendar[] = {"--set",
-					    "calendar.hours=00:00-24:00",
-					    "--set",
-					    "calendar.days=mon-sun",
-					    "--set",
-					    "cases.accept=1h",
-					    "--set",
-					    "cases.resolve=10h",
-					    "--itest-testclock",
-					    NULL};
-
 struct fix {
 	struct itest_db db;
 	struct itest_gridd g;
@@ -310,7 +297,7 @@ TEST(suspension_needs_the_level_above_and_stops_the_clock)
 	Grid__V1__Reply *r;
 	uint64_t id;
 
-	setup(&f, fast_calendar);
+	setup(&f, itest_fast_calendar);
 	head = as(&f, "b1-head", ROLE(BUILDING_HEAD), BUILDING);
 	rep = as(&f, "zty-rep", ROLE(COURTYARD_REP), COURTYARD);
 	id = raise_ok(head, BUILDING, "漏水");
@@ -421,7 +408,7 @@ TEST(nobody_accepts_it_climbs_by_timeout)
 	Grid__V1__Reply *r;
 	uint64_t id;
 
-	setup(&f, fast_calendar);
+	setup(&f, itest_fast_calendar);
 	head = as(&f, "b1-head", ROLE(BUILDING_HEAD), BUILDING);
 	id = raise_ok(head, BUILDING, "电梯停了");
 	/* An hour to accept at each level: a warning at 30 and at 48 minutes,
@@ -507,38 +494,6 @@ static void on_race(struct grid_client *c, int status, const Grid__V1__Reply *r,
 		rc->ok++;
 }
 
-static void on_connected(struct grid_client *c, int status, void *data)
-{
-	ASSERT_EQ_INT(status, 0);
-	(*(int *)data)++;
-}
-
-static void on_authn(struct grid_client *c, int status, const Grid__V1__Reply *r, void *data)
-{
-	ASSERT_EQ_INT(r->status->code, CODE(OK));
-	(*(int *)data)++;
-}
-
-static struct grid_client *async_client(uv_loop_t *loop, const struct itest_gridd *g,
-					const char *token)
-{
-	struct grid_client *c = grid_client_create(loop, NULL);
-	int n = 0;
-
-	ASSERT_EQ_INT(grid_client_connect_async(c, g->address, on_connected, &n), 0);
-	while (n < 1)
-		uv_run(loop, UV_RUN_ONCE);
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__AuthenticateRequest m = GRID__V1__AUTHENTICATE_REQUEST__INIT;
-	m.token = (char *)token;
-	req.call_case = CALL(AUTHENTICATE);
-	req.authenticate = &m;
-	ASSERT_EQ_INT(grid_client_call_async(c, &req, on_authn, &n), 0);
-	while (n < 2)
-		uv_run(loop, UV_RUN_ONCE);
-	return c;
-}
-
 TEST(escalate_racing_accept_one_wins)
 {
 	struct fix f;
@@ -552,8 +507,8 @@ TEST(escalate_racing_accept_one_wins)
 	head = itest_connect_anonymous(&f.g);
 	ASSERT_EQ_INT(itest_login(head, "b1-head", PASSWORD, head_token), 0);
 	uv_loop_init(&loop);
-	a = async_client(&loop, &f.g, head_token);
-	b = async_client(&loop, &f.g, f.g.admin_token);
+	a = itest_connect_async(&loop, &f.g, head_token);
+	b = itest_connect_async(&loop, &f.g, f.g.admin_token);
 	for (int i = 0; i < 100; i++) {
 		uint64_t id = raise_ok(head, BUILDING, "竞争");
 		struct race rc = {0};
@@ -601,8 +556,8 @@ TEST(two_processes_sweep_each_case_once)
 	struct grid_client *c2;
 	enum { N = 120 };
 
-	setup(&f, fast_calendar);
-	itest_gridd_start(&other, f.db.url, fast_calendar);
+	setup(&f, itest_fast_calendar);
+	itest_gridd_start(&other, f.db.url, itest_fast_calendar);
 	c2 = itest_connect(&other);
 	for (int i = 0; i < N; i++)
 		raise_ok(f.admin, i % 2 ? BUILDING : "WH-TZL-Z5-SAZ-B2", "一起超时");
@@ -663,7 +618,7 @@ TEST(fifty_identical_raises_with_one_key_make_one_case)
 	setup(&f, NULL);
 	uv_loop_init(&loop);
 	for (int i = 0; i < 50; i++)
-		clients[i] = async_client(&loop, &f.g, f.g.admin_token);
+		clients[i] = itest_connect_async(&loop, &f.g, f.g.admin_token);
 	for (int i = 0; i < 50; i++) {
 		Grid__V1__Request req = GRID__V1__REQUEST__INIT;
 		Grid__V1__RaiseCaseRequest m = GRID__V1__RAISE_CASE_REQUEST__INIT;

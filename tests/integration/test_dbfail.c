@@ -10,25 +10,6 @@
 
 #define CODE(x) GRID__V1__CODE__CODE_##x
 
-static void pgcluster(const char *verb, const char *dir, char *out, size_t outlen)
-{
-	const char *tool = getenv("GRID_TEST_PGCLUSTER");
-	char cmd[1024];
-	FILE *p;
-
-	if (!tool || !*tool)
-		TEST_SKIP("GRID_TEST_PGCLUSTER is not set (scripts/test sets it)");
-	snprintf(cmd, sizeof(cmd), "'%s' %s '%s' 2>&1", tool, verb, dir);
-	p = popen(cmd, "r");
-	ASSERT_NOT_NULL(p);
-	size_t n = fread(out, 1, outlen - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	ASSERT_MSG(st == 0, "pgcluster %s failed: %s", verb, out);
-	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-		out[--n] = '\0';
-}
-
 static int create(struct grid_client *c, const char *code, uint64_t *ret_ms)
 {
 	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
@@ -56,16 +37,16 @@ TEST(postgres_stopped_and_restarted)
 
 	itest_require_db();
 	snprintf(dir, sizeof(dir), "%s/pg", itest_tmpdir());
-	pgcluster("init", dir, out, sizeof(out));
-	pgcluster("start", dir, out, sizeof(out));
-	pgcluster("url", dir, url, sizeof(url));
+	itest_pgcluster("init", dir, NULL, out, sizeof(out));
+	itest_pgcluster("start", dir, NULL, out, sizeof(out));
+	itest_pgcluster("url", dir, NULL, url, sizeof(url));
 
 	itest_gridd_start(&g, url, NULL);
 	c = itest_connect(&g);
 	itest_import_file(c, itest_sample_csv());
 	ASSERT_EQ_INT(create(c, "WH-TZL-Z5-ZTY-B5", NULL), CODE(OK));
 
-	pgcluster("stop", dir, out, sizeof(out));
+	itest_pgcluster("stop", dir, NULL, out, sizeof(out));
 	/* Writes: UNAVAILABLE, quickly, every time. */
 	for (int i = 0; i < 5; i++) {
 		char name[32];
@@ -78,7 +59,7 @@ TEST(postgres_stopped_and_restarted)
 	ASSERT_EQ_INT(itest_get_node(c, "WH-TZL-Z5-ZTY-B5"), CODE(OK));
 	ASSERT(itest_gridd_alive(&g));
 
-	pgcluster("start", dir, out, sizeof(out));
+	itest_pgcluster("start", dir, NULL, out, sizeof(out));
 	deadline = itest_now_ms() + 15000;
 	do {
 		code = create(c, "WH-TZL-Z5-ZTY-B6", NULL);
@@ -97,7 +78,7 @@ TEST(postgres_stopped_and_restarted)
 
 	grid_client_destroy(c);
 	ASSERT_EQ_INT(itest_gridd_stop(&g), 0);
-	pgcluster("destroy", dir, out, sizeof(out));
+	itest_pgcluster("destroy", dir, NULL, out, sizeof(out));
 }
 
 TEST(gridd_waits_for_postgres_at_start)
@@ -109,15 +90,15 @@ TEST(gridd_waits_for_postgres_at_start)
 
 	itest_require_db();
 	snprintf(dir, sizeof(dir), "%s/pg2", itest_tmpdir());
-	pgcluster("init", dir, out, sizeof(out));
-	pgcluster("url", dir, url, sizeof(url));
+	itest_pgcluster("init", dir, NULL, out, sizeof(out));
+	itest_pgcluster("url", dir, NULL, url, sizeof(url));
 	/* PostgreSQL comes up a moment after gridd starts waiting for it. */
 	fflush(stdout);
 	starter = fork();
 	ASSERT(starter >= 0);
 	if (starter == 0) {
 		usleep(700000);
-		pgcluster("start", dir, out, sizeof(out));
+		itest_pgcluster("start", dir, NULL, out, sizeof(out));
 		_exit(0);
 	}
 	itest_gridd_start(&g, url, extra);
@@ -125,5 +106,5 @@ TEST(gridd_waits_for_postgres_at_start)
 	itest_import_file(c, itest_sample_csv());
 	grid_client_destroy(c);
 	ASSERT_EQ_INT(itest_gridd_stop(&g), 0);
-	pgcluster("destroy", dir, out, sizeof(out));
+	itest_pgcluster("destroy", dir, NULL, out, sizeof(out));
 }

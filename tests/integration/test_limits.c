@@ -3,7 +3,8 @@
  * past the limit is told so and closed; the limit is announced in Hello,
  * frees up as connections leave and counts each address on its own); the
  * idle timeout; requests in flight per connection (reading stops); unsent
- * reply bytes (a peer that does not read is dropped). The frame and login
+ * reply bytes (a peer that does not read is held back, then dropped; more
+ * of that in test_abuse.c). The frame and login
  * limits are in test_protocol.c, the total connection limit too. */
 #include <poll.h>
 #include <sys/socket.h>
@@ -254,7 +255,9 @@ TEST(inflight_limit_stops_reading)
 TEST(unsent_output_limit_drops_a_peer_that_does_not_read)
 {
 	struct itest_fix f;
-	const char *const extra[] = {"--set", "limits.max_outbuf=65536", "--log-level", "info",
+	const char *const extra[] = {"--set",	    "limits.max_outbuf=65536",
+				     "--set",	    "limits.send_timeout_ms=1000",
+				     "--log-level", "info",
 				     NULL};
 	struct raw_stream st;
 	int small = 4096, sent = 0, got = 0;
@@ -285,6 +288,10 @@ TEST(unsent_output_limit_drops_a_peer_that_does_not_read)
 		}
 		sent++;
 	}
+	/* Reading stopped once the replies owed passed outbuf_pause; the
+	 * replies wait for a reader that does not come: past send_timeout_ms
+	 * the server hangs up. */
+	usleep(3000 * 1000);
 	/* Reading now: some replies, then the end, well short of all. */
 	for (;;) {
 		Grid__V1__ServerFrame *fr = raw_stream_next(&st, 5000, &closed);

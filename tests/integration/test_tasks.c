@@ -883,38 +883,6 @@ static void on_race(struct grid_client *c, int status, const Grid__V1__Reply *r,
 		rc->precondition++;
 }
 
-static void on_connected(struct grid_client *c, int status, void *data)
-{
-	ASSERT_EQ_INT(status, 0);
-	(*(int *)data)++;
-}
-
-static void on_authn(struct grid_client *c, int status, const Grid__V1__Reply *r, void *data)
-{
-	ASSERT_EQ_INT(r->status->code, CODE(OK));
-	(*(int *)data)++;
-}
-
-static struct grid_client *async_client(uv_loop_t *loop, const struct itest_gridd *g,
-					const char *token)
-{
-	struct grid_client *c = grid_client_create(loop, NULL);
-	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-	Grid__V1__AuthenticateRequest m = GRID__V1__AUTHENTICATE_REQUEST__INIT;
-	int n = 0;
-
-	ASSERT_EQ_INT(grid_client_connect_async(c, g->address, on_connected, &n), 0);
-	while (n < 1)
-		uv_run(loop, UV_RUN_ONCE);
-	m.token = (char *)token;
-	req.call_case = CALL(AUTHENTICATE);
-	req.authenticate = &m;
-	ASSERT_EQ_INT(grid_client_call_async(c, &req, on_authn, &n), 0);
-	while (n < 2)
-		uv_run(loop, UV_RUN_ONCE);
-	return c;
-}
-
 TEST(building_head_works_its_own_building_only)
 {
 	struct fix f;
@@ -1007,8 +975,8 @@ TEST(building_head_works_its_own_building_only)
 	 * the other is told it was done already, for every building. */
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	struct grid_client *x = async_client(&loop, &f.g, f.g.admin_token);
-	struct grid_client *y = async_client(&loop, &f.g, f.g.admin_token);
+	struct grid_client *x = itest_connect_async(&loop, &f.g, f.g.admin_token);
+	struct grid_client *y = itest_connect_async(&loop, &f.g, f.g.admin_token);
 	uint64_t raced = issue_ok(f.admin, COMMUNITY, "building", now + DAY);
 	for (size_t i = 0; i < NBUILDINGS; i++) {
 		struct race rc = {0};

@@ -180,3 +180,103 @@ TEST(many_nodes)
 	ASSERT(tree_find_code(t, "N19999")->parent == tree_find_code(t, "ROOT"));
 	tree_destroy(t);
 }
+
+/* The start-up load takes rows in any order: children before parents gives
+ * the same tree as tree_apply in parent order. */
+TEST(bulk_load_any_order)
+{
+	static const struct tree_row rows[] = {
+	    {6, 3, 1, 3, false, "Z1", "Z1", "", ""},   {4, 3, 1, 3, false, "Z10", "Z10", "", ""},
+	    {8, 0, 1, 0, false, "D2", "D2", "", ""},   {3, 2, 1, 2, false, "C1", "C1", "", ""},
+	    {5, 3, 1, 3, true, "Z2", "Z2", "王", "1"}, {7, 2, 1, 2, false, "C2", "C2", "", ""},
+	    {2, 1, 1, 1, false, "S1", "S1", "", ""},   {1, 0, 1, 0, false, "D1", "D1", "", ""},
+	};
+	struct tree *t = tree_create();
+	const char *bad;
+	char out[256];
+
+	ASSERT_EQ_INT(tree_load_reserve(t, 8), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		ASSERT_EQ_INT(tree_load_row(t, &rows[i]), 0);
+	ASSERT_EQ_INT(tree_load_finish(t, &bad), 0);
+	ASSERT_EQ_UINT(tree_size(t), 8);
+	walk(tree_root(t), true, 0, out, sizeof(out));
+	ASSERT_EQ_STR(out, "D1 S1 C1 Z1 Z2 Z10 C2 D2");
+	walk(tree_root(t), false, 0, out, sizeof(out));
+	ASSERT_EQ_STR(out, "D1 S1 C1 Z1 Z10 C2 D2");
+	ASSERT_EQ_UINT(tree_find_code(t, "C1")->nchildren, 3);
+	ASSERT_EQ_UINT(tree_find_code(t, "C1")->active_children, 2);
+	ASSERT_EQ_UINT(tree_root(t)->nchildren, 2);
+	ASSERT_EQ_STR(tree_find_id(t, 5)->leader_name, "王");
+	ASSERT(tree_find_code(t, "Z10")->parent == tree_find_id(t, 3));
+	/* Loaded once: later changes go through tree_apply. */
+	ASSERT_EQ_INT(tree_load_row(t, &rows[0]), -EBUSY);
+	add(t, 9, 3, 3, "Z3", 2);
+	walk(tree_find_code(t, "C1"), false, 0, out, sizeof(out));
+	ASSERT_EQ_STR(out, "C1 Z1 Z3 Z10");
+	tree_destroy(t);
+}
+
+TEST(bulk_load_errors)
+{
+	struct tree_row d1 = {1, 0, 1, 0, false, "D1", "D1", "", ""};
+	struct tree_row same_id = {1, 0, 1, 0, false, "D9", "D9", "", ""};
+	struct tree_row same_code = {9, 0, 1, 0, false, "D1", "D1", "", ""};
+	struct tree_row orphan = {2, 77, 1, 1, false, "S1", "S1", "", ""};
+	struct tree_row a = {3, 4, 1, 1, false, "A", "A", "", ""};
+	struct tree_row b = {4, 3, 1, 1, false, "B", "B", "", ""};
+	struct tree *t = tree_create();
+	const char *bad;
+
+	ASSERT_EQ_INT(tree_load_row(t, &d1), 0);
+	ASSERT_EQ_INT(tree_load_row(t, &same_id), -EEXIST);
+	ASSERT_EQ_INT(tree_load_row(t, &same_code), -EEXIST);
+	ASSERT_EQ_INT(tree_load_row(t, &orphan), 0);
+	ASSERT_EQ_INT(tree_load_finish(t, &bad), -ENOENT);
+	ASSERT_EQ_STR(bad, "S1");
+	tree_destroy(t);
+
+	/* Two nodes each other's parent: never reached from the top. */
+	t = tree_create();
+	ASSERT_EQ_INT(tree_load_row(t, &d1), 0);
+	ASSERT_EQ_INT(tree_load_row(t, &a), 0);
+	ASSERT_EQ_INT(tree_load_row(t, &b), 0);
+	ASSERT_EQ_INT(tree_load_finish(t, &bad), -ELOOP);
+	ASSERT_EQ_STR(bad, "A");
+	tree_destroy(t);
+
+	/* Not into a tree that has nodes. */
+	t = sample();
+	ASSERT_EQ_INT(tree_load_row(t, &same_code), -EBUSY);
+	tree_destroy(t);
+}
+
+/* Codes renamed over and over: the code index deletes without tombstones
+ * and must still find every node, old codes none. */
+TEST(renames_keep_the_code_index)
+{
+	struct tree *t = tree_create();
+	char code[32];
+
+	add(t, 1, 0, 0, "ROOT", 1);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(code, sizeof(code), "N%d", i);
+		add(t, i + 2, 1, 1, code, 1);
+	}
+	for (int round = 1; round <= 3; round++)
+		for (int i = 0; i < 3000; i += round) {
+			struct tree_row row = {i + 2, 1, round + 1, 1, false, code, "x", "", ""};
+			snprintf(code, sizeof(code), "R%d-%d", round, i);
+			ASSERT_EQ_INT(tree_apply(t, &row, NULL), 0);
+		}
+	for (int i = 0; i < 3000; i++) {
+		snprintf(code, sizeof(code), "N%d", i);
+		ASSERT(tree_find_code(t, code) == NULL);
+		int last = i % 3 == 0 ? 3 : i % 2 == 0 ? 2 : 1;
+		snprintf(code, sizeof(code), "R%d-%d", last, i);
+		ASSERT_MSG(tree_find_code(t, code) == tree_find_id(t, i + 2), "%s", code);
+		ASSERT_EQ_STR(tree_find_id(t, i + 2)->name, "x");
+	}
+	ASSERT_EQ_UINT(tree_root(t)->children[0]->nchildren, 3000);
+	tree_destroy(t);
+}

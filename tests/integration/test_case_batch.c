@@ -1,0 +1,264 @@
+/* Group commit of RaiseCase (server/case/case_batch.c): hundreds of raises
+ * in flight at once, with and without idempotency keys, repeated keys and
+ * keys reused for another request, must each get the answer they would get
+ * alone: one case per request (one per key), its event and its audit entry,
+ * nothing else. A raise the database refuses fails alone; the others of its
+ * batch are written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/harness/itest.h"
+
+#define CODE(x) GRID__V1__CODE__CODE_##x
+#define CALL(x) GRID__V1__REQUEST__CALL_##x
+
+static const char *const buildings[] = {"WH-TZL-Z5-ZTY-B1", "WH-TZL-Z5-ZTY-B2", "WH-TZL-Z5-SAZ-B2"};
+
+enum { PLAIN = 200, KEYED = 100, GROUPS = 10, PER_GROUP = 10 };
+enum { TOTAL = PLAIN + KEYED + GROUPS * PER_GROUP };
+
+struct sent {
+	char title[64];
+	char key[64];
+	const char *node;
+	int code;
+	uint64_t id;
+	bool answered;
+};
+
+struct wave {
+	struct sent s[TOTAL];
+	int answered;
+	int mismatched; /* replies whose case is not what was asked */
+};
+
+struct slot {
+	struct wave *w;
+	struct sent *s;
+};
+
+static void on_reply(struct grid_client *c, int status, const Grid__V1__Reply *r, void *data)
+{
+	struct slot *sl = data;
+
+	ASSERT_EQ_INT(status, 0);
+	ASSERT_MSG(!sl->s->answered, "a request was answered twice");
+	sl->s->answered = true;
+	sl->s->code = (int)r->status->code;
+	if (r->raise_case) {
+		sl->s->id = r->raise_case->id;
+		if (strcmp(r->raise_case->title, sl->s->title) != 0 ||
+		    strcmp(r->raise_case->node_code, sl->s->node) != 0)
+			sl->w->mismatched++;
+	}
+	sl->w->answered++;
+}
+
+static void send_raise(struct grid_client *c, struct slot *sl)
+{
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__RaiseCaseRequest m = GRID__V1__RAISE_CASE_REQUEST__INIT;
+
+	m.node_code = (char *)sl->s->node;
+	m.title = sl->s->title;
+	m.description = (char *)"楼道灯坏了";
+	m.category = (char *)"facilities";
+	m.channel = (char *)"hotline";
+	req.call_case = CALL(RAISE_CASE);
+	req.raise_case = &m;
+	req.idempotency_key = sl->s->key;
+	ASSERT_EQ_INT(grid_client_call_async(c, &req, on_reply, sl), 0);
+}
+
+static long count(const struct itest_fix *f, const char *sql)
+{
+	char *v = itest_sql(f->db.url, sql);
+	long n = atol(v);
+
+	free(v);
+	return n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+TEST(raises_in_flight_together_are_each_answered_once)
+{
+	enum { CONNS = 8 };
+	struct itest_fix f;
+	struct grid_client *c[CONNS];
+	static struct wave w;
+	static struct slot slots[TOTAL];
+	uint64_t ids[TOTAL];
+	size_t nids = 0;
+	uv_loop_t loop;
+
+	memset(&w, 0, sizeof(w));
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	uv_loop_init(&loop);
+	for (int i = 0; i < CONNS; i++)
+		c[i] = itest_connect_async(&loop, &f.g, f.g.admin_token);
+	for (int i = 0; i < TOTAL; i++) {
+		struct sent *s = &w.s[i];
+		s->node = buildings[i % 3];
+		if (i < PLAIN) {
+			snprintf(s->title, sizeof(s->title), "无键 %d", i);
+		} else if (i < PLAIN + KEYED) {
+			snprintf(s->title, sizeof(s->title), "有键 %d", i);
+			snprintf(s->key, sizeof(s->key), "batch-key-%d", i);
+		} else {
+			/* Ten identical requests per group, spread over the
+			 * connections so that they meet in and across batches. */
+			int g = (i - PLAIN - KEYED) % GROUPS;
+			snprintf(s->title, sizeof(s->title), "重复 %d", g);
+			snprintf(s->key, sizeof(s->key), "batch-dup-%d", g);
+			s->node = buildings[g % 3];
+		}
+		slots[i] = (struct slot){&w, s};
+	}
+	/* All written before any reply is read: they arrive together. */
+	for (int i = 0; i < TOTAL; i++)
+		send_raise(c[i % CONNS], &slots[i]);
+	uint64_t deadline = itest_now_ms() + 60000;
+	while (w.answered < TOTAL && itest_now_ms() < deadline)
+		uv_run(&loop, UV_RUN_ONCE);
+	ASSERT_EQ_INT(w.answered, TOTAL);
+	ASSERT_EQ_INT(w.mismatched, 0);
+	for (int i = 0; i < TOTAL; i++)
+		ASSERT_MSG(w.s[i].code == 0, "raise %d (%s): status %d", i, w.s[i].title,
+			   w.s[i].code);
+
+	/* One case per request without a repeated key, all different. */
+	for (int i = 0; i < PLAIN + KEYED; i++)
+		ids[nids++] = w.s[i].id;
+	for (int g = 0; g < GROUPS; g++) {
+		uint64_t first = w.s[PLAIN + KEYED + g].id;
+		for (int k = 0; k < PER_GROUP; k++)
+			ASSERT_EQ_UINT(w.s[PLAIN + KEYED + k * GROUPS + g].id, first);
+		ids[nids++] = first;
+	}
+	qsort(ids, nids, sizeof(ids[0]), cmp_u64);
+	for (size_t i = 1; i < nids; i++)
+		ASSERT_MSG(ids[i] != ids[i - 1], "case %llu answered to two requests",
+			   (unsigned long long)ids[i]);
+	ASSERT(ids[0] > 0);
+
+	/* In the database: exactly those, each with one event and one audit
+	 * entry, and the audit chain intact. */
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case"), (long)nids);
+	ASSERT_EQ_INT(count(&f, "SELECT count(DISTINCT case_id) FROM grid_event "
+				"WHERE kind = 'case.raised'"),
+		      (long)nids);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_event WHERE kind = 'case.raised'"),
+		      (long)nids);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM audit_log WHERE method = 'RaiseCase'"),
+		      (long)nids);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM idempotency WHERE result IS NOT NULL "
+				"AND key LIKE 'batch-%'"),
+		      KEYED + GROUPS);
+	/* Every event names its case's node. */
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_event e JOIN grid_case c "
+				"ON c.id = e.case_id WHERE e.node_id <> c.node_id"),
+		      0);
+	Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+	Grid__V1__VerifyAuditRequest vm = GRID__V1__VERIFY_AUDIT_REQUEST__INIT;
+	req.call_case = CALL(VERIFY_AUDIT);
+	req.verify_audit = &vm;
+	Grid__V1__Reply *r = itest_call(f.admin, &req);
+	ASSERT_EQ_INT(itest_code(r), 0);
+	ASSERT(r->verify_audit->ok);
+	grid_client_reply_free(r);
+	/* They went together: a batch's cases share their received time. */
+	long instants = count(&f, "SELECT count(DISTINCT received_at) FROM grid_case");
+	fprintf(stderr, "# %zu cases written in %ld transactions\n", nids, instants);
+	ASSERT(instants < (long)nids);
+
+	/* Later, a retry gets the first answer; a key reused for another
+	 * request is refused; neither writes anything. */
+	struct sent retry = w.s[PLAIN + 7], other = w.s[PLAIN + KEYED + 3];
+	struct slot rs = {&w, &retry}, os = {&w, &other};
+	snprintf(other.title, sizeof(other.title), "另一件事");
+	retry.answered = other.answered = false;
+	w.answered = 0;
+	send_raise(c[0], &rs);
+	send_raise(c[1], &os);
+	while (w.answered < 2)
+		uv_run(&loop, UV_RUN_ONCE);
+	ASSERT_EQ_INT(retry.code, 0);
+	ASSERT_EQ_UINT(retry.id, w.s[PLAIN + 7].id);
+	ASSERT_EQ_INT(other.code, CODE(ALREADY_EXISTS));
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case"), (long)nids);
+
+	for (int i = 0; i < CONNS; i++)
+		grid_client_destroy(c[i]);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	itest_teardown(&f);
+}
+
+TEST(a_raise_the_database_refuses_fails_alone)
+{
+	enum { N = 40, CONNS = 4 };
+	struct itest_fix f;
+	struct grid_client *c[CONNS];
+	static struct wave w;
+	static struct slot slots[N];
+	uv_loop_t loop;
+
+	memset(&w, 0, sizeof(w));
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	/* A rule only the database knows: a title it refuses. */
+	free(itest_sql(f.db.url,
+		       "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ "
+		       "BEGIN IF NEW.title LIKE 'poison%' THEN RAISE EXCEPTION 'poisoned title' "
+		       "USING ERRCODE = 'GR400'; END IF; RETURN NEW; END $$"));
+	free(itest_sql(f.db.url, "CREATE TRIGGER refuse_poison BEFORE INSERT ON grid_case "
+				 "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"));
+	uv_loop_init(&loop);
+	for (int i = 0; i < CONNS; i++)
+		c[i] = itest_connect_async(&loop, &f.g, f.g.admin_token);
+	for (int i = 0; i < N; i++) {
+		struct sent *s = &w.s[i];
+		s->node = buildings[i % 3];
+		snprintf(s->title, sizeof(s->title), "%s %d", i % 10 == 5 ? "poison" : "good", i);
+		if (i % 2)
+			snprintf(s->key, sizeof(s->key), "refuse-%d", i);
+		slots[i] = (struct slot){&w, s};
+	}
+	for (int i = 0; i < N; i++)
+		send_raise(c[i % CONNS], &slots[i]);
+	while (w.answered < N)
+		uv_run(&loop, UV_RUN_ONCE);
+	for (int i = 0; i < N; i++) {
+		if (i % 10 == 5)
+			ASSERT_MSG(w.s[i].code == CODE(INVALID_ARGUMENT), "poison %d: status %d", i,
+				   w.s[i].code);
+		else
+			ASSERT_MSG(w.s[i].code == 0, "raise %d: status %d", i, w.s[i].code);
+	}
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case"), N - N / 10);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case WHERE title LIKE 'poison%'"), 0);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_event WHERE kind = 'case.raised'"),
+		      N - N / 10);
+	/* The refused ones kept no key: once the rule is gone, their retry
+	 * raises them. */
+	free(itest_sql(f.db.url, "DROP TRIGGER refuse_poison ON grid_case"));
+	w.answered = 0;
+	w.s[15].answered = false;
+	send_raise(c[0], &slots[15]);
+	while (w.answered < 1)
+		uv_run(&loop, UV_RUN_ONCE);
+	ASSERT_EQ_INT(w.s[15].code, 0);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case WHERE title LIKE 'poison%'"), 1);
+
+	for (int i = 0; i < CONNS; i++)
+		grid_client_destroy(c[i]);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	itest_teardown(&f);
+}
