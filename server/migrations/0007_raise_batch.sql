@@ -35,6 +35,31 @@ ALTER TABLE grid_event DROP CONSTRAINT grid_event_node_id_fkey,
                        DROP CONSTRAINT grid_event_from_node_id_fkey;
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_node_id_fkey;
 
+-- The earliest warning or deadline still ahead of a case with these
+-- values: case_next_check's rule on loose columns, so that a statement can
+-- apply it to values it has not written yet.
+CREATE FUNCTION case_next_check_of(p_state smallint, p_warned smallint,
+                                   p_accept_warn50 timestamptz, p_accept_warn80 timestamptz,
+                                   p_accept_due timestamptz, p_resolve_warn50 timestamptz,
+                                   p_resolve_warn80 timestamptz, p_resolve_due timestamptz)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_state IN (1, 2, 3, 4) THEN least(
+        CASE WHEN p_state IN (1, 2) AND p_warned & 1 = 0 THEN p_accept_warn50 END,
+        CASE WHEN p_state IN (1, 2) AND p_warned & 2 = 0 THEN p_accept_warn80 END,
+        CASE WHEN p_state IN (1, 2) THEN p_accept_due END,
+        CASE WHEN p_warned & 4 = 0 THEN p_resolve_warn50 END,
+        CASE WHEN p_warned & 8 = 0 THEN p_resolve_warn80 END,
+        p_resolve_due) END
+$$;
+
+-- One rule, two signatures.
+CREATE OR REPLACE FUNCTION case_next_check(c grid_case) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT case_next_check_of(c.state, c.warned, c.accept_warn50, c.accept_warn80,
+                              c.accept_due, c.resolve_warn50, c.resolve_warn80, c.resolve_due)
+$$;
+
 -- Appends several audit entries in order, as audit_append would one by one.
 CREATE FUNCTION audit_append_many(p_actors text[], p_methods text[], p_node_ids bigint[],
                                   p_node_codes text[], p_summaries text[])
@@ -43,31 +68,25 @@ LANGUAGE plpgsql AS $$
 DECLARE
     h audit_head;
     t timestamptz := now();
-    seqs bigint[] := '{}';
-    prevs bytea[] := '{}';
-    hashes bytea[] := '{}';
+    n int := coalesce(cardinality(p_actors), 0);
     x bytea;
-    e record;
 BEGIN
-    IF coalesce(cardinality(p_actors), 0) = 0 THEN
+    IF n = 0 THEN
         RETURN;
     END IF;
     SELECT * INTO h FROM audit_head FOR UPDATE;
     x := h.hash;
-    -- A loop over unnest, not over subscripts: p_actors[k] walks the
-    -- array from its start each time.
-    FOR e IN SELECT * FROM unnest(p_actors, p_methods, p_node_ids, p_node_codes, p_summaries)
-                           WITH ORDINALITY AS u(a, m, nid, code, summary, k) LOOP
-        prevs[e.k] := x;
-        seqs[e.k] := h.seq + e.k;
-        x := sha256(x || audit_canonical(h.seq + e.k, t, e.a, e.m, e.nid, e.code, e.summary));
-        hashes[e.k] := x;
+    -- Row by row, as audit_append, but the head is read and written once.
+    FOR k IN 1 .. n LOOP
+        INSERT INTO audit_log (seq, at, actor, method, node_id, node_code, summary, prev_hash,
+                               hash)
+        VALUES (h.seq + k, t, p_actors[k], p_methods[k], p_node_ids[k], p_node_codes[k],
+                p_summaries[k], x,
+                sha256(x || audit_canonical(h.seq + k, t, p_actors[k], p_methods[k],
+                                            p_node_ids[k], p_node_codes[k], p_summaries[k])))
+        RETURNING hash INTO x;
     END LOOP;
-    INSERT INTO audit_log (seq, at, actor, method, node_id, node_code, summary, prev_hash, hash)
-    SELECT u.s, t, u.a, u.m, u.nid, u.code, u.summary, u.prev, u.h
-      FROM unnest(seqs, p_actors, p_methods, p_node_ids, p_node_codes, p_summaries, prevs,
-                  hashes) AS u(s, a, m, nid, code, summary, prev, h);
-    UPDATE audit_head SET seq = h.seq + cardinality(p_actors), hash = x;
+    UPDATE audit_head SET seq = h.seq + n, hash = x;
 END
 $$;
 
@@ -177,8 +196,6 @@ BEGIN
     -- k-th id whatever order the INSERT below runs in.
     ids := ARRAY(SELECT nextval(seq) FROM generate_series(1, cardinality(fresh)) ORDER BY 1);
 
-    -- A received case's first check is the earliest of its six moments
-    -- (case_next_check, migration 0005, for state 1 and nothing warned).
     WITH req AS (
         SELECT *
           FROM unnest(p_node_ids, p_titles, p_descriptions, p_categories, p_contacts,
@@ -204,8 +221,8 @@ BEGIN
            s.household, s.service_item, s.urgency, s.channel, s.actor, t, t, d.accept_due,
            d.accept_warn50, d.accept_warn80, d.resolve_due, d.resolve_warn50, d.resolve_warn80,
            0,
-           least(d.accept_warn50, d.accept_warn80, d.accept_due, d.resolve_warn50,
-                 d.resolve_warn80, d.resolve_due)
+           case_next_check_of(1::smallint, 0::smallint, d.accept_warn50, d.accept_warn80,
+                              d.accept_due, d.resolve_warn50, d.resolve_warn80, d.resolve_due)
       FROM src s JOIN dl d ON d.level = s.level AND d.category = s.category
      ORDER BY s.id;
     GET DIAGNOSTICS written = ROW_COUNT;

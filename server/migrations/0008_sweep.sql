@@ -12,32 +12,8 @@
 -- case escalated in a batch arrives at its new node at the same instant.
 -- What each case becomes and which events it gets, in which order, is
 -- exactly what the loop did (case by case in next_check order, a case's
--- events in the order the loop wrote them).
-
--- The earliest warning or deadline still ahead of a case with these
--- values: case_next_check's rule on loose columns, so that a statement can
--- apply it to values it has not written yet.
-CREATE FUNCTION case_next_check_of(p_state smallint, p_warned smallint,
-                                   p_accept_warn50 timestamptz, p_accept_warn80 timestamptz,
-                                   p_accept_due timestamptz, p_resolve_warn50 timestamptz,
-                                   p_resolve_warn80 timestamptz, p_resolve_due timestamptz)
-RETURNS timestamptz
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN p_state IN (1, 2, 3, 4) THEN least(
-        CASE WHEN p_state IN (1, 2) AND p_warned & 1 = 0 THEN p_accept_warn50 END,
-        CASE WHEN p_state IN (1, 2) AND p_warned & 2 = 0 THEN p_accept_warn80 END,
-        CASE WHEN p_state IN (1, 2) THEN p_accept_due END,
-        CASE WHEN p_warned & 4 = 0 THEN p_resolve_warn50 END,
-        CASE WHEN p_warned & 8 = 0 THEN p_resolve_warn80 END,
-        p_resolve_due) END
-$$;
-
--- One rule, two signatures.
-CREATE OR REPLACE FUNCTION case_next_check(c grid_case) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT case_next_check_of(c.state, c.warned, c.accept_warn50, c.accept_warn80,
-                              c.accept_due, c.resolve_warn50, c.resolve_warn80, c.resolve_due)
-$$;
+-- events in the order the loop wrote them). The next-check rule it applies
+-- to values not yet written, case_next_check_of, is in migration 0007.
 
 -- Handles up to p_batch cases whose next check has come: a warning event
 -- at 50% and 80% of a deadline, and when a deadline passes, the case moves

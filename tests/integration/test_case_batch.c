@@ -3,7 +3,8 @@
  * keys reused for another request, must each get the answer they would get
  * alone: one case per request (one per key), its event and its audit entry,
  * nothing else. A raise the database refuses fails alone; the others of its
- * batch are written. */
+ * batch are written. Nodes, which those rows name without foreign keys,
+ * cannot be deleted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,14 @@ TEST(raises_in_flight_together_are_each_answered_once)
 	ASSERT_EQ_INT(itest_code(r), 0);
 	ASSERT(r->verify_audit->ok);
 	grid_client_reply_free(r);
+	/* Node ids are not checked by foreign keys any more (migration 0007):
+	 * a node with cases must stay, so no node can be deleted. */
+	free(itest_sql(f.db.url,
+		       "DO $$ BEGIN DELETE FROM grid_node WHERE code = 'WH-TZL-Z5-ZTY-B2'; "
+		       "RAISE EXCEPTION 'a node was deleted'; "
+		       "EXCEPTION WHEN SQLSTATE 'GR412' THEN NULL; END $$"));
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_node WHERE code = 'WH-TZL-Z5-ZTY-B2'"),
+		      1);
 	/* They went together: a batch's cases share their received time. */
 	long instants = count(&f, "SELECT count(DISTINCT received_at) FROM grid_case");
 	fprintf(stderr, "# %zu cases written in %ld transactions\n", nids, instants);
