@@ -192,9 +192,11 @@ static int read_rows(struct batch *b, PGresult *res, struct db_query *q)
 	    c_verdict = res ? PQfnumber(res, "verdict") : -1;
 	int c_stored = res ? PQfnumber(res, "stored") : -1, c_id = res ? PQfnumber(res, "id") : -1;
 	size_t nstore = 0, nnew = 0;
+	struct case_cols cols;
 
 	if (nrows != (int)b->n || c_idx < 0 || c_verdict < 0 || c_stored < 0 || c_id < 0)
 		return -EPROTO;
+	case_cols_find(&cols, res);
 	for (int row = 0; row < nrows; row++) {
 		long idx = strtol(PQgetvalue(res, row, c_idx), NULL, 10);
 		const char *verdict = PQgetvalue(res, row, c_verdict);
@@ -204,7 +206,7 @@ static int read_rows(struct batch *b, PGresult *res, struct db_query *q)
 			return -EPROTO;
 		r = b->reqs[idx - 1];
 		if (strcmp(verdict, "new") == 0) {
-			r->result = case_row_msg(rpc_arena(r->call), t, res, row);
+			r->result = case_row_msg(rpc_arena(r->call), t, res, &cols, row);
 			if (!r->result ||
 			    db_array_elem(&b->ids, PQgetvalue(res, row, c_id), nnew++ == 0) < 0)
 				return -ENOMEM;

@@ -114,31 +114,31 @@ struct db_stmt case_stmts[CASE_STMT_COUNT] = {
 	 3, 0},
 };
 
-static const char *col(const PGresult *res, int i, const char *name)
+/* Value of column c (a number from PQfnumber; -1 when absent) of row i,
+ * NULL for SQL NULL. */
+static const char *col(const PGresult *res, int i, int c)
 {
-	int c = PQfnumber(res, name);
-
 	return c >= 0 && !PQgetisnull(res, i, c) ? PQgetvalue(res, i, c) : NULL;
 }
 
-static int64_t col_i64(const PGresult *res, int i, const char *name)
+static int64_t col_i64(const PGresult *res, int i, int c)
 {
-	const char *v = col(res, i, name);
+	const char *v = col(res, i, c);
 
 	return v ? strtoll(v, NULL, 10) : 0;
 }
 
-static bool col_bool(const PGresult *res, int i, const char *name)
+static bool col_bool(const PGresult *res, int i, int c)
 {
-	const char *v = col(res, i, name);
+	const char *v = col(res, i, c);
 
 	return v && v[0] == 't';
 }
 
 /* timestamptz text to Unix ms, through the server's parser of record. */
-static int64_t col_ms(const PGresult *res, int i, const char *name)
+static int64_t col_ms(const PGresult *res, int i, int c)
 {
-	const char *v = col(res, i, name);
+	const char *v = col(res, i, c);
 	struct tm tm = {0};
 	int y, mo, d, h, mi, off_h = 0, off_m = 0, n = 0;
 	double sec;
@@ -164,9 +164,9 @@ static int64_t col_ms(const PGresult *res, int i, const char *name)
 	return sign == '+' ? t - off : t + off;
 }
 
-static char *str(struct arena *a, const PGresult *res, int i, const char *name)
+static char *str(struct arena *a, const PGresult *res, int i, int c)
 {
-	const char *v = col(res, i, name);
+	const char *v = col(res, i, c);
 
 	return arena_strdup(a, v ? v : "");
 }
@@ -178,57 +178,107 @@ static char *node_code(const struct tree *t, int64_t id)
 	return (char *)(n ? n->code : "");
 }
 
+static const char *const case_col_names[CC_COUNT] = {
+    [CC_ID] = "id",
+    [CC_NODE_ID] = "node_id",
+    [CC_ORIGIN_NODE_ID] = "origin_node_id",
+    [CC_STATE] = "state",
+    [CC_TITLE] = "title",
+    [CC_DESCRIPTION] = "description",
+    [CC_CATEGORY] = "category",
+    [CC_CONTACT] = "contact",
+    [CC_HOUSEHOLD] = "household",
+    [CC_SERVICE_ITEM] = "service_item",
+    [CC_URGENCY] = "urgency",
+    [CC_CHANNEL] = "channel",
+    [CC_REPORTER] = "reporter",
+    [CC_HANDLER] = "handler",
+    [CC_RECEIVED_AT] = "received_at",
+    [CC_LEVEL_SINCE] = "level_since",
+    [CC_ACCEPT_DUE] = "accept_due",
+    [CC_RESOLVE_DUE] = "resolve_due",
+    [CC_OVERDUE] = "overdue",
+    [CC_RESULT_NOTE] = "result_note",
+    [CC_OUTCOME] = "outcome",
+    [CC_DUPLICATE_OF] = "duplicate_of",
+    [CC_ESCALATIONS] = "escalations",
+    [CC_TIMEOUT_ESCALATIONS] = "timeout_escalations",
+    [CC_REWORKS] = "reworks",
+    [CC_SUSPEND_REQUESTED] = "suspend_requested",
+    [CC_SUSPEND_REASON] = "suspend_reason",
+    [CC_CALLBACK_AT] = "callback_at",
+    [CC_CALLBACK_SOLVED] = "callback_solved",
+    [CC_SATISFACTION] = "satisfaction",
+    [CC_CLOSED_AT] = "closed_at",
+    [CC_VOID_REASON] = "void_reason",
+};
+
+void case_cols_find(struct case_cols *cols, const PGresult *res)
+{
+	for (int c = 0; c < CC_COUNT; c++)
+		cols->c[c] = PQfnumber(res, case_col_names[c]);
+}
+
 int64_t case_row_node(const PGresult *res, int i)
 {
-	return col_i64(res, i, "node_id");
+	return col_i64(res, i, PQfnumber(res, "node_id"));
 }
 
 const char *case_row_reporter(const PGresult *res, int i)
 {
-	const char *v = col(res, i, "reporter");
+	const char *v = col(res, i, PQfnumber(res, "reporter"));
 
 	return v ? v : "";
 }
 
-Grid__V1__Case *case_row_msg(struct arena *a, const struct tree *t, const PGresult *res, int i)
+Grid__V1__Case *case_row_msg(struct arena *a, const struct tree *t, const PGresult *res,
+			     const struct case_cols *cols, int i)
 {
 	Grid__V1__Case *c = arena_new(a, Grid__V1__Case);
+	struct case_cols own;
+	const int *k;
 
 	if (!c)
 		return NULL;
+	if (!cols) {
+		case_cols_find(&own, res);
+		cols = &own;
+	}
+	k = cols->c;
 	grid__v1__case__init(c);
-	c->id = (uint64_t)col_i64(res, i, "id");
-	c->node_code = node_code(t, col_i64(res, i, "node_id"));
-	c->origin_code = node_code(t, col_i64(res, i, "origin_node_id"));
-	c->state = (Grid__V1__CaseState)col_i64(res, i, "state");
-	c->title = str(a, res, i, "title");
-	c->description = str(a, res, i, "description");
-	c->category = str(a, res, i, "category");
-	c->contact = str(a, res, i, "contact");
-	c->household = str(a, res, i, "household");
-	c->service_item = str(a, res, i, "service_item");
-	c->urgency = (Grid__V1__Urgency)col_i64(res, i, "urgency");
-	c->channel = str(a, res, i, "channel");
-	c->reporter = str(a, res, i, "reporter");
-	c->handler = str(a, res, i, "handler");
-	c->received_at_ms = col_ms(res, i, "received_at");
-	c->level_since_ms = col_ms(res, i, "level_since");
-	c->accept_due_ms = col_i64(res, i, "state") <= 2 ? col_ms(res, i, "accept_due") : 0;
-	c->resolve_due_ms = col_i64(res, i, "state") <= 4 ? col_ms(res, i, "resolve_due") : 0;
-	c->overdue = col_bool(res, i, "overdue");
-	c->result_note = str(a, res, i, "result_note");
-	c->outcome = (Grid__V1__CaseOutcome)col_i64(res, i, "outcome");
-	c->duplicate_of = (uint64_t)col_i64(res, i, "duplicate_of");
-	c->escalations = (uint32_t)col_i64(res, i, "escalations");
-	c->timeout_escalations = (uint32_t)col_i64(res, i, "timeout_escalations");
-	c->reworks = (uint32_t)col_i64(res, i, "reworks");
-	c->suspend_requested = col_bool(res, i, "suspend_requested");
-	c->suspend_reason = str(a, res, i, "suspend_reason");
-	c->callback_done = col(res, i, "callback_at") != NULL;
-	c->callback_solved = col_bool(res, i, "callback_solved");
-	c->satisfaction = (uint32_t)col_i64(res, i, "satisfaction");
-	c->closed_at_ms = col_ms(res, i, "closed_at");
-	c->void_reason = (Grid__V1__VoidReason)col_i64(res, i, "void_reason");
+	c->id = (uint64_t)col_i64(res, i, k[CC_ID]);
+	c->node_code = node_code(t, col_i64(res, i, k[CC_NODE_ID]));
+	c->origin_code = node_code(t, col_i64(res, i, k[CC_ORIGIN_NODE_ID]));
+	c->state = (Grid__V1__CaseState)col_i64(res, i, k[CC_STATE]);
+	c->title = str(a, res, i, k[CC_TITLE]);
+	c->description = str(a, res, i, k[CC_DESCRIPTION]);
+	c->category = str(a, res, i, k[CC_CATEGORY]);
+	c->contact = str(a, res, i, k[CC_CONTACT]);
+	c->household = str(a, res, i, k[CC_HOUSEHOLD]);
+	c->service_item = str(a, res, i, k[CC_SERVICE_ITEM]);
+	c->urgency = (Grid__V1__Urgency)col_i64(res, i, k[CC_URGENCY]);
+	c->channel = str(a, res, i, k[CC_CHANNEL]);
+	c->reporter = str(a, res, i, k[CC_REPORTER]);
+	c->handler = str(a, res, i, k[CC_HANDLER]);
+	c->received_at_ms = col_ms(res, i, k[CC_RECEIVED_AT]);
+	c->level_since_ms = col_ms(res, i, k[CC_LEVEL_SINCE]);
+	c->accept_due_ms = col_i64(res, i, k[CC_STATE]) <= 2 ? col_ms(res, i, k[CC_ACCEPT_DUE]) : 0;
+	c->resolve_due_ms =
+	    col_i64(res, i, k[CC_STATE]) <= 4 ? col_ms(res, i, k[CC_RESOLVE_DUE]) : 0;
+	c->overdue = col_bool(res, i, k[CC_OVERDUE]);
+	c->result_note = str(a, res, i, k[CC_RESULT_NOTE]);
+	c->outcome = (Grid__V1__CaseOutcome)col_i64(res, i, k[CC_OUTCOME]);
+	c->duplicate_of = (uint64_t)col_i64(res, i, k[CC_DUPLICATE_OF]);
+	c->escalations = (uint32_t)col_i64(res, i, k[CC_ESCALATIONS]);
+	c->timeout_escalations = (uint32_t)col_i64(res, i, k[CC_TIMEOUT_ESCALATIONS]);
+	c->reworks = (uint32_t)col_i64(res, i, k[CC_REWORKS]);
+	c->suspend_requested = col_bool(res, i, k[CC_SUSPEND_REQUESTED]);
+	c->suspend_reason = str(a, res, i, k[CC_SUSPEND_REASON]);
+	c->callback_done = col(res, i, k[CC_CALLBACK_AT]) != NULL;
+	c->callback_solved = col_bool(res, i, k[CC_CALLBACK_SOLVED]);
+	c->satisfaction = (uint32_t)col_i64(res, i, k[CC_SATISFACTION]);
+	c->closed_at_ms = col_ms(res, i, k[CC_CLOSED_AT]);
+	c->void_reason = (Grid__V1__VoidReason)col_i64(res, i, k[CC_VOID_REASON]);
 	if (!c->title || !c->description || !c->category || !c->contact || !c->household ||
 	    !c->service_item || !c->channel || !c->reporter || !c->handler || !c->result_note ||
 	    !c->suspend_reason)

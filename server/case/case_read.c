@@ -65,7 +65,7 @@ static void on_case(struct db_query *q, int status, void *data)
 	if (!out)
 		goto nomem;
 	grid__v1__case_detail__init(out);
-	out->case_ = case_row_msg(rpc_arena(call), tree_of(call), res, 0);
+	out->case_ = case_row_msg(rpc_arena(call), tree_of(call), res, NULL, 0);
 	if (!out->case_)
 		goto nomem;
 	if (db_query_result(q, 1)) {
@@ -123,6 +123,7 @@ static void on_cases(struct db_query *q, int status, void *data)
 	struct arena *a = rpc_arena(call);
 	PGresult *res = db_query_result(q, 0);
 	Grid__V1__CaseList *out;
+	struct case_cols cols;
 	int n;
 
 	if (status < 0) {
@@ -137,8 +138,9 @@ static void on_cases(struct db_query *q, int status, void *data)
 	out->cases = arena_new_array(a, Grid__V1__Case *, n ? (size_t)n : 1);
 	if (!out->cases)
 		goto nomem;
+	case_cols_find(&cols, res);
 	for (int i = 0; i < n; i++) {
-		out->cases[i] = case_row_msg(a, tree_of(call), res, i);
+		out->cases[i] = case_row_msg(a, tree_of(call), res, &cols, i);
 		if (!out->cases[i])
 			goto nomem;
 	}

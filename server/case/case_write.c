@@ -44,7 +44,7 @@ static void on_case_written(struct db_query *q, int status, void *data)
 		rpc_fail(call, -EIO, "the case was changed but could not be read back");
 		return;
 	}
-	c = case_row_msg(rpc_arena(call), grid_tree(rpc_server(call)->grid), res, 0);
+	c = case_row_msg(rpc_arena(call), grid_tree(rpc_server(call)->grid), res, NULL, 0);
 	if (!c) {
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
