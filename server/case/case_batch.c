@@ -4,10 +4,10 @@
  * other. Instead, the raises that arrive while a batch is being written
  * wait in a queue and go together into the next batch (at the end of a
  * loop iteration, so that everything read in it goes together): one call of
- * case_raise_batch (migration 0007) in one transaction, with every case's
- * event, audit entry and idempotency key. Each request is answered only
- * after its batch has committed. At low load a batch holds one request,
- * so a raise waits for no one.
+ * case_raise_batch (migrations 0007 and 0009) in one transaction, with every
+ * case's event, audit entry and idempotency key. Each request is answered
+ * only after its batch has committed. At low load a batch holds one
+ * request, so a raise waits for no one.
  *
  * Keys: a request whose key is already in the batch being built waits for
  * the next one, so a batch never claims a key twice; a key claimed by a
@@ -45,6 +45,10 @@
 /* Batches in flight at once: the second one's inserts overlap the first
  * one's commit; both serialize on the audit head lock anyway. */
 #define INFLIGHT_MAX 2
+/* How long a request waits for the batch beside one in flight to grow as
+ * large as that one (flush): bounds what the wait adds to a raise when
+ * requests arrive steadily rather than all at once. */
+#define HOLD_NS (2 * 1000 * 1000)
 
 /* The array parameters of case_raise_batch, in its order. */
 enum {
@@ -70,11 +74,11 @@ struct batch {
 	bool keyed; /* some request carries a key: store replies before COMMIT */
 	struct buf arrays[A_COUNT];
 	const char *params[A_COUNT + 2]; /* the arrays, the clock, whether to log */
-	struct buf store[3];		 /* principals, keys, replies */
-	struct buf ids;			 /* of the new cases */
-	const char *log_params[1];
+	/* case_raise_log's arrays: the new cases' ids, then the principals,
+	 * keys and replies of the keyed ones */
+	struct buf log[4];
+	const char *log_params[4];
 	struct arena arena; /* the clock parameter */
-	const char *store_params[3];
 };
 
 static void flush(struct cases *cs);
@@ -83,9 +87,8 @@ static void batch_free(struct batch *b)
 {
 	for (size_t i = 0; i < A_COUNT; i++)
 		buf_finish(&b->arrays[i]);
-	for (size_t i = 0; i < 3; i++)
-		buf_finish(&b->store[i]);
-	buf_finish(&b->ids);
+	for (size_t i = 0; i < 4; i++)
+		buf_finish(&b->log[i]);
 	arena_finish(&b->arena);
 	free(b->reqs);
 	free(b);
@@ -96,6 +99,7 @@ static void batch_done(struct batch *b)
 {
 	struct cases *cs = b->cs;
 
+	cs->raise_inflight_reqs -= b->n;
 	batch_free(b);
 	cs->raise_inflight--;
 	flush(cs);
@@ -208,14 +212,14 @@ static int read_rows(struct batch *b, PGresult *res, struct db_query *q)
 		if (strcmp(verdict, "new") == 0) {
 			r->result = case_row_msg(rpc_arena(r->call), t, res, &cols, row);
 			if (!r->result ||
-			    db_array_elem(&b->ids, PQgetvalue(res, row, c_id), nnew++ == 0) < 0)
+			    db_array_elem(&b->log[0], PQgetvalue(res, row, c_id), nnew++ == 0) < 0)
 				return -ENOMEM;
 			if (!r->key)
 				continue;
 			const char *bytes = rpc_result_bytea(r->call, r->result);
-			if (!bytes || db_array_elem(&b->store[0], r->p[9], nstore == 0) < 0 ||
-			    db_array_elem(&b->store[1], r->key, nstore == 0) < 0 ||
-			    db_array_elem(&b->store[2], bytes, nstore == 0) < 0)
+			if (!bytes || db_array_elem(&b->log[1], r->p[9], nstore == 0) < 0 ||
+			    db_array_elem(&b->log[2], r->key, nstore == 0) < 0 ||
+			    db_array_elem(&b->log[3], bytes, nstore == 0) < 0)
 				return -ENOMEM;
 			nstore++;
 			continue;
@@ -233,11 +237,7 @@ static int read_rows(struct batch *b, PGresult *res, struct db_query *q)
 	}
 	if (!q || nnew == 0)
 		return 0;
-	if (nstore > 0 &&
-	    (close_arrays(b->store, 3, b->store_params) < 0 ||
-	     db_query_add(q, &case_stmts[CASE_STMT_IDEM_STORE_MANY], b->store_params) < 0))
-		return -ENOMEM;
-	if (close_arrays(&b->ids, 1, b->log_params) < 0 ||
+	if (close_arrays(b->log, 4, b->log_params) < 0 ||
 	    db_query_add(q, &case_stmts[CASE_STMT_RAISE_LOG], b->log_params) < 0)
 		return -ENOMEM;
 	return 0;
@@ -312,12 +312,10 @@ static struct batch *batch_new(struct cases *cs, size_t cap)
 		buf_init(&b->arrays[i], 0);
 		buf_putc(&b->arrays[i], '{');
 	}
-	for (size_t i = 0; i < 3; i++) {
-		buf_init(&b->store[i], 0);
-		buf_putc(&b->store[i], '{');
+	for (size_t i = 0; i < 4; i++) {
+		buf_init(&b->log[i], 0);
+		buf_putc(&b->log[i], '{');
 	}
-	buf_init(&b->ids, 0);
-	buf_putc(&b->ids, '{');
 	return b;
 }
 
@@ -335,6 +333,14 @@ static void drain(struct cases *cs, int err, const char *msg)
 	cs->raise_queued = 0;
 }
 
+/* Whether the oldest queued request has waited HOLD_NS already. */
+static bool waited_long(struct cases *cs)
+{
+	const struct raise_req *r = list_entry(cs->raise_queue.next, struct raise_req, link);
+
+	return uv_hrtime() - r->queued_ns >= HOLD_NS;
+}
+
 /* Sends the queued requests as one batch, when one more may be in flight. */
 static void flush(struct cases *cs)
 {
@@ -345,6 +351,16 @@ static void flush(struct cases *cs)
 	size_t cap;
 
 	if (cs->raise_queued == 0 || cs->raise_inflight >= INFLIGHT_MAX)
+		return;
+	/* Beside a batch in flight, only one at least as large, or one that
+	 * has waited HOLD_NS: otherwise the replies of a batch, trickling back
+	 * as new requests, would go out one or two at a time and fill both
+	 * places with small batches, each costing the database nearly what a
+	 * large one does. The queue is looked at again on every loop turn
+	 * (on_check) and when a batch is over. */
+	if (cs->raise_inflight > 0 &&
+	    cs->raise_queued * cs->raise_inflight < cs->raise_inflight_reqs &&
+	    !waited_long(cs))
 		return;
 	cap = cs->raise_queued < BATCH_MAX ? cs->raise_queued : BATCH_MAX;
 	b = batch_new(cs, cap);
@@ -378,6 +394,7 @@ static void flush(struct cases *cs)
 	if (b->keyed)
 		db_query_set_interactive(q);
 	cs->raise_inflight++;
+	cs->raise_inflight_reqs += b->n;
 	int r = db_query_submit(q, deadline, b->keyed ? on_rows : on_written, b);
 	if (r < 0) {
 		/* q is freed; the pool is down. */
@@ -412,6 +429,7 @@ void case_batch_add(struct cases *cs, struct raise_req *r)
 		rpc_fail(r->call, -ECANCELED, "the server is stopping");
 		return;
 	}
+	r->queued_ns = uv_hrtime();
 	list_append(&cs->raise_queue, &r->link);
 	cs->raise_queued++;
 	/* Not at once: the other requests this loop iteration reads may be

@@ -26,11 +26,9 @@ struct db_stmt case_stmts[CASE_STMT_COUNT] = {
 			       "$6::text[], $7::text[], $8::int[], $9::text[], $10::text[], "
 			       "$11::text[], $12::bytea[], $13::bigint, $14::boolean) AS r",
 			       14, 0},
-    [CASE_STMT_RAISE_LOG] = {"case_raise_log", "SELECT case_raise_log($1::bigint[])", 1, 0},
-    [CASE_STMT_IDEM_STORE_MANY] = {"case_idem_store_many",
-				   "SELECT idempotency_store_many($1::text[], $2::text[], "
-				   "$3::bytea[])",
-				   3, 0},
+    [CASE_STMT_RAISE_LOG] = {"case_raise_log",
+			     "SELECT case_raise_log($1::bigint[], $2::text[], $3::text[], $4::bytea[])",
+			     4, 0},
     [CASE_STMT_STEP] = {"case_step",
 			CASE_OUT "case_step($1::bigint, $2, $3::bigint[], $4, $5, $6::bigint)", 6,
 			0},

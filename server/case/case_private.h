@@ -30,6 +30,7 @@ struct cases {
 	int handles_open;
 	size_t raise_queued;
 	unsigned raise_inflight; /* batches being written */
+	size_t raise_inflight_reqs; /* the requests in them */
 };
 
 /* A RaiseCase request on its way through the batch (case_batch.c); in its
@@ -43,6 +44,7 @@ struct raise_req {
 	const char *hash;    /* of the request, with a key */
 	const char *summary; /* of the audit entry */
 	Grid__V1__Case *result;
+	uint64_t queued_ns; /* uv_hrtime() when it joined the queue */
 };
 
 /* Queues r for the next batch (case_batch.c). */
