@@ -86,6 +86,7 @@ int case_create(struct server *srv, struct cases **ret)
 		return -ENOMEM;
 	cs->srv = srv;
 	list_init(&cs->raise_queue);
+	htab_init(&cs->raise_keys, case_claim_hash, case_claim_eq);
 	arena_init(&cs->sweep_arena, 256);
 	uv_timer_init(srv->loop, &cs->timer);
 	cs->timer.data = cs;
@@ -122,6 +123,7 @@ static void on_handle_closed(uv_handle_t *h)
 	if (--cs->handles_open > 0)
 		return;
 	arena_finish(&cs->sweep_arena);
+	htab_finish(&cs->raise_keys);
 	free(cs);
 }
 

@@ -4,20 +4,21 @@
  * other. Instead, the raises that arrive while a batch is being written
  * wait in a queue and go together into the next batch (at the end of a
  * loop iteration, so that everything read in it goes together): one call of
- * case_raise_batch (migrations 0007 and 0009) in one transaction, with every
- * case's event, audit entry and idempotency key. Each request is answered
- * only after its batch has committed. At low load a batch holds one
- * request, so a raise waits for no one.
+ * case_raise_batch (migration 0009) in one transaction, sent with its COMMIT
+ * in one round trip, with every case's event, audit entry and idempotency
+ * key. Each request is answered only after its batch has committed. At low
+ * load a batch holds one request, so a raise waits for no one.
  *
- * Keys: a request whose key is already in the batch being built waits for
- * the next one, so a batch never claims a key twice; a key claimed by a
- * batch still in flight is waited for by PostgreSQL (ON CONFLICT), and then
- * answered with the stored reply.
+ * Keys: a request whose key is in a batch, being built or in flight, waits
+ * in the queue for the next batch after that one is over, which then finds
+ * the key with its case as raised and answers with it again. A key claimed
+ * meanwhile by another writer (another gridd) makes the batch fail when
+ * that one commits.
  *
  * When a batch fails for a reason that belongs to one of its requests
- * rather than to the database link (a rule of the database, say), its
- * requests are written again one by one through the ordinary path, so that
- * only the faulty one fails.
+ * rather than to the database link (such a key, a rule of the database),
+ * its requests are written again each in a batch of its own, so that only
+ * the faulty one fails.
  *
  * Caller: case_raise (case_write.c) through case_batch_add; case.c stops the
  * queue on shutdown.
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/htab.h"
 #include "server/case/case_db.h"
 #include "server/case/case_private.h"
 #include "server/clock.h"
@@ -50,6 +52,30 @@
  * requests arrive steadily rather than all at once. */
 #define HOLD_NS (2 * 1000 * 1000)
 
+/* An idempotency key in a batch: its principal's and its own. */
+struct claim {
+	const char *actor;
+	const char *key;
+	uint64_t hash;
+};
+
+static uint64_t claim_hash(const char *actor, const char *key)
+{
+	return htab_hash_str(key) * 31 + htab_hash_str(actor);
+}
+
+uint64_t case_claim_hash(const void *elem)
+{
+	return ((const struct claim *)elem)->hash;
+}
+
+int case_claim_eq(const void *elem, const void *key)
+{
+	const struct claim *a = elem, *b = key;
+
+	return strcmp(a->key, b->key) == 0 && strcmp(a->actor, b->actor) == 0;
+}
+
 /* The array parameters of case_raise_batch, in its order. */
 enum {
 	A_NODE,
@@ -71,25 +97,31 @@ struct batch {
 	struct cases *cs;
 	struct raise_req **reqs; /* NULL once answered (r is in its call's arena) */
 	size_t n;
-	bool keyed; /* some request carries a key: store replies before COMMIT */
+	bool alone; /* a request of a refused batch, written again by itself */
+	struct claim *claims; /* of its keyed requests, in cs->raise_keys */
+	size_t nclaims;
 	struct buf arrays[A_COUNT];
-	const char *params[A_COUNT + 2]; /* the arrays, the clock, whether to log */
-	/* case_raise_log's arrays: the new cases' ids, then the principals,
-	 * keys and replies of the keyed ones */
-	struct buf log[4];
-	const char *log_params[4];
-	struct arena arena; /* the clock parameter */
+	const char *params[A_COUNT + 1]; /* the arrays, the clock */
+	struct arena arena;		 /* the clock parameter */
 };
 
 static void flush(struct cases *cs);
 
+/* Takes the keys of b's requests out of cs->raise_keys. */
+static void release_keys(struct batch *b)
+{
+	for (size_t i = 0; i < b->nclaims; i++)
+		htab_remove(&b->cs->raise_keys, &b->claims[i], b->claims[i].hash);
+	b->nclaims = 0;
+}
+
 static void batch_free(struct batch *b)
 {
+	release_keys(b);
 	for (size_t i = 0; i < A_COUNT; i++)
 		buf_finish(&b->arrays[i]);
-	for (size_t i = 0; i < 4; i++)
-		buf_finish(&b->log[i]);
 	arena_finish(&b->arena);
+	free(b->claims);
 	free(b->reqs);
 	free(b);
 }
@@ -123,24 +155,32 @@ static int add_req(struct batch *b, struct raise_req *r)
 	    [A_ACTOR] = r->p[9],	[A_KEY] = r->key,      [A_HASH] = r->hash,
 	};
 
+	struct claim *c = &b->claims[b->nclaims];
+
 	for (size_t i = 0; i < A_COUNT; i++) {
 		if (db_array_elem(&b->arrays[i], v[i], b->n == 0) < 0)
 			return -ENOMEM;
 	}
+	if (r->key) {
+		/* In the batch's arena: r's goes when r is answered. */
+		*c = (struct claim){arena_strdup(&b->arena, r->p[9]),
+				    arena_strdup(&b->arena, r->key), claim_hash(r->p[9], r->key)};
+		if (!c->actor || !c->key || htab_insert(&b->cs->raise_keys, c) < 0)
+			return -ENOMEM;
+		b->nclaims++;
+	}
 	b->reqs[b->n++] = r;
-	b->keyed |= r->key != NULL;
 	return 0;
 }
 
-/* Whether a request with r's key is already in b. */
-static bool key_taken(const struct batch *b, const struct raise_req *r)
+/* Whether a request with r's key is in a batch, in flight or being built:
+ * r waits for the next one, so that a batch never meets its twin in the
+ * database (case_raise_batch would fail on it). */
+static bool key_taken(const struct cases *cs, const struct raise_req *r)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		const struct raise_req *o = b->reqs[i];
-		if (o->key && strcmp(o->key, r->key) == 0 && strcmp(o->p[9], r->p[9]) == 0)
-			return true;
-	}
-	return false;
+	struct claim k = {r->p[9], r->key, claim_hash(r->p[9], r->key)};
+
+	return htab_find(&cs->raise_keys, &k, k.hash) != NULL;
 }
 
 static void fail_all(struct batch *b, int status, const char *msg)
@@ -158,47 +198,31 @@ static bool link_failure(int status)
 	       status == -ENOMEM;
 }
 
-static void one_by_one(struct batch *b, const char *why);
-
-static void on_committed(struct db_query *q, int status, void *data)
+/* Answers the requests not answered yet with their cases. */
+static void reply_all(struct batch *b)
 {
-	struct batch *b = data;
-
-	if (status < 0 && !link_failure(status)) {
-		/* Refused at the end (a rule checked at commit, say). */
-		one_by_one(b, db_query_error(q));
-		batch_done(b);
-		return;
-	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct raise_req *r = b->reqs[i];
 		if (!r)
 			continue; /* answered already (a replay, a conflict) */
 		b->reqs[i] = NULL;
-		if (status < 0)
-			rpc_fail_db(r->call, status, db_query_error(q));
-		else
-			rpc_reply(r->call, r->result);
+		rpc_reply(r->call, r->result);
 	}
-	batch_done(b);
 }
 
-/* Reads the batch's rows: answers replays and conflicts now, keeps the new
- * cases' replies for after the commit. With q (a keyed batch, its
- * transaction still open), adds the second part: the keyed replies stored,
- * then the events and audit entries of the new cases. -ENOMEM or -EPROTO
- * when the rows cannot be used. */
-static int read_rows(struct batch *b, PGresult *res, struct db_query *q)
+/* Reads the batch's rows (after its commit) into each request's reply, or
+ * answers it now: a conflict, a replay of a stored reply. -EPROTO when the
+ * rows are not one per request, -ENOMEM. */
+static int read_rows(struct batch *b, PGresult *res)
 {
 	const struct tree *t = grid_tree(b->cs->srv->grid);
 	int nrows = res ? PQntuples(res) : 0;
 	int c_idx = res ? PQfnumber(res, "idx") : -1,
 	    c_verdict = res ? PQfnumber(res, "verdict") : -1;
-	int c_stored = res ? PQfnumber(res, "stored") : -1, c_id = res ? PQfnumber(res, "id") : -1;
-	size_t nstore = 0, nnew = 0;
+	int c_stored = res ? PQfnumber(res, "stored") : -1;
 	struct case_cols cols;
 
-	if (nrows != (int)b->n || c_idx < 0 || c_verdict < 0 || c_stored < 0 || c_id < 0)
+	if (nrows != (int)b->n || c_idx < 0 || c_verdict < 0 || c_stored < 0)
 		return -EPROTO;
 	case_cols_find(&cols, res);
 	for (int row = 0; row < nrows; row++) {
@@ -209,19 +233,12 @@ static int read_rows(struct batch *b, PGresult *res, struct db_query *q)
 		if (idx < 1 || (size_t)idx > b->n || !b->reqs[idx - 1] || b->reqs[idx - 1]->result)
 			return -EPROTO;
 		r = b->reqs[idx - 1];
-		if (strcmp(verdict, "new") == 0) {
+		/* New, or a replay of a key a batch kept with its case. */
+		if (strcmp(verdict, "new") == 0 ||
+		    (strcmp(verdict, "replay") == 0 && PQgetisnull(res, row, c_stored))) {
 			r->result = case_row_msg(rpc_arena(r->call), t, res, &cols, row);
-			if (!r->result ||
-			    db_array_elem(&b->log[0], PQgetvalue(res, row, c_id), nnew++ == 0) < 0)
+			if (!r->result)
 				return -ENOMEM;
-			if (!r->key)
-				continue;
-			const char *bytes = rpc_result_bytea(r->call, r->result);
-			if (!bytes || db_array_elem(&b->log[1], r->p[9], nstore == 0) < 0 ||
-			    db_array_elem(&b->log[2], r->key, nstore == 0) < 0 ||
-			    db_array_elem(&b->log[3], bytes, nstore == 0) < 0)
-				return -ENOMEM;
-			nstore++;
 			continue;
 		}
 		/* The key was seen before: this request changes nothing. */
@@ -235,74 +252,66 @@ static int read_rows(struct batch *b, PGresult *res, struct db_query *q)
 			rpc_fail(r->call, -EIO,
 				 "the first request with this idempotency key left no reply");
 	}
-	if (!q || nnew == 0)
-		return 0;
-	if (close_arrays(b->log, 4, b->log_params) < 0 ||
-	    db_query_add(q, &case_stmts[CASE_STMT_RAISE_LOG], b->log_params) < 0)
-		return -ENOMEM;
 	return 0;
 }
 
+static struct batch *batch_new(struct cases *cs, size_t cap);
+static void submit(struct batch *b);
+
 /* The batch failed as a whole for a reason of the database's, not of its
- * link: write its requests one by one, so that only a faulty one fails. */
+ * link: write its requests again each in a batch of its own, so that only
+ * a faulty one fails (a request alone fails with its error). Such batches
+ * do not wait for a place: they are few, and after a failure. */
 static void one_by_one(struct batch *b, const char *why)
 {
 	log_warn("event=case_batch_split requests=%zu error=\"%s\"", b->n, why);
+	release_keys(b);
 	for (size_t i = 0; i < b->n; i++) {
 		struct raise_req *r = b->reqs[i];
+		struct batch *one;
+
 		b->reqs[i] = NULL;
-		if (r)
-			case_raise_alone(r);
+		if (!r)
+			continue;
+		one = batch_new(b->cs, 1);
+		if (!one || add_req(one, r) < 0) {
+			if (one)
+				batch_free(one);
+			rpc_fail(r->call, -ENOMEM, "out of memory");
+			continue;
+		}
+		one->alone = true;
+		submit(one);
 	}
 }
 
-/* Plain batches (no keys): the rows come after the commit. */
+/* The rows come after the commit. */
 static void on_written(struct db_query *q, int status, void *data)
 {
 	struct batch *b = data;
-	int r;
 
 	if (status < 0) {
-		if (link_failure(status))
+		if (link_failure(status) || b->alone)
 			fail_all(b, status, db_query_error(q));
 		else
 			one_by_one(b, db_query_error(q));
 		batch_done(b);
 		return;
 	}
-	r = read_rows(b, db_query_result(q, 0), NULL);
-	if (r < 0)
+	if (read_rows(b, db_query_result(q, 0)) < 0)
 		fail_all(b, -EIO, "the cases were raised but could not be read back");
-	on_committed(q, 0, b);
-}
-
-/* Keyed batches: inside the transaction, which commits from here. */
-static void on_rows(struct db_query *q, int status, void *data)
-{
-	struct batch *b = data;
-
-	if (status < 0) {
-		on_written(q, status, data);
-		return;
-	}
-	if (read_rows(b, db_query_result(q, 0), q) < 0) {
-		db_query_rollback(q, NULL, NULL);
-		fail_all(b, -EIO, "a batch of raised cases could not be stored");
-		batch_done(b);
-		return;
-	}
-	if (db_query_commit(q, on_committed, b) < 0) {
-		db_query_rollback(q, NULL, NULL);
-		fail_all(b, -ENOMEM, "out of memory");
-		batch_done(b);
-	}
+	reply_all(b);
+	batch_done(b);
 }
 
 static struct batch *batch_new(struct cases *cs, size_t cap)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 
-	if (!b || !(b->reqs = calloc(cap, sizeof(*b->reqs)))) {
+	if (!b || !(b->reqs = calloc(cap, sizeof(*b->reqs))) ||
+	    !(b->claims = calloc(cap, sizeof(*b->claims)))) {
+		if (b)
+			free(b->reqs);
 		free(b);
 		return NULL;
 	}
@@ -311,10 +320,6 @@ static struct batch *batch_new(struct cases *cs, size_t cap)
 	for (size_t i = 0; i < A_COUNT; i++) {
 		buf_init(&b->arrays[i], 0);
 		buf_putc(&b->arrays[i], '{');
-	}
-	for (size_t i = 0; i < 4; i++) {
-		buf_init(&b->log[i], 0);
-		buf_putc(&b->log[i], '{');
 	}
 	return b;
 }
@@ -341,13 +346,42 @@ static bool waited_long(struct cases *cs)
 	return uv_hrtime() - r->queued_ns >= HOLD_NS;
 }
 
+/* Sends b, its requests added, in a transaction of its own; answers them
+ * all when it cannot. */
+static void submit(struct batch *b)
+{
+	struct cases *cs = b->cs;
+	struct db_query *q = db_query_create(cs->srv->db);
+	uint64_t deadline = UINT64_MAX;
+	int r;
+
+	for (size_t i = 0; i < b->n; i++) {
+		uint64_t left = rpc_time_left_ms(b->reqs[i]->call);
+		deadline = left < deadline ? left : deadline;
+	}
+	cs->raise_inflight++;
+	cs->raise_inflight_reqs += b->n;
+	b->params[A_COUNT] = clock_sql_param(&b->arena);
+	if (!q || close_arrays(b->arrays, A_COUNT, b->params) < 0 ||
+	    db_query_add(q, &case_stmts[CASE_STMT_RAISE_BATCH], b->params) < 0) {
+		db_query_destroy(q);
+		fail_all(b, -ENOMEM, "out of memory");
+		batch_done(b);
+		return;
+	}
+	r = db_query_submit(q, deadline, on_written, b);
+	if (r < 0) {
+		/* q is freed; the pool is down. */
+		fail_all(b, r, "");
+		batch_done(b);
+	}
+}
+
 /* Sends the queued requests as one batch, when one more may be in flight. */
 static void flush(struct cases *cs)
 {
 	struct list *pos, *tmp;
 	struct batch *b;
-	struct db_query *q;
-	uint64_t deadline = UINT64_MAX;
 	size_t cap;
 
 	if (cs->raise_queued == 0 || cs->raise_inflight >= INFLIGHT_MAX)
@@ -364,54 +398,36 @@ static void flush(struct cases *cs)
 		return;
 	cap = cs->raise_queued < BATCH_MAX ? cs->raise_queued : BATCH_MAX;
 	b = batch_new(cs, cap);
-	q = b ? db_query_create(cs->srv->db) : NULL;
-	if (!q)
-		goto oom;
+	if (!b) {
+		/* Nothing may be in flight to flush the queue later. */
+		log_warn("event=case_batch_failed error=\"out of memory\"");
+		drain(cs, -ENOMEM, "out of memory");
+		return;
+	}
 	list_for_each_safe(pos, tmp, &cs->raise_queue)
 	{
 		struct raise_req *r = list_entry(pos, struct raise_req, link);
 		if (b->n == cap)
 			break;
-		if (r->key && key_taken(b, r))
+		if (r->key && key_taken(cs, r))
 			continue; /* the next batch */
 		list_remove(&r->link);
 		cs->raise_queued--;
 		if (add_req(b, r) < 0) {
 			rpc_fail(r->call, -ENOMEM, "out of memory");
-			goto oom_batch;
+			fail_all(b, -ENOMEM, "out of memory");
+			batch_free(b);
+			log_warn("event=case_batch_failed error=\"out of memory\"");
+			drain(cs, -ENOMEM, "out of memory");
+			return;
 		}
-		uint64_t left = rpc_time_left_ms(r->call);
-		deadline = left < deadline ? left : deadline;
 	}
-	if (close_arrays(b->arrays, A_COUNT, b->params) < 0)
-		goto oom_batch;
-	b->params[A_COUNT] = clock_sql_param(&b->arena);
-	/* Keyed batches log after storing their replies, in the second part
-	 * of their transaction (on_rows). */
-	b->params[A_COUNT + 1] = b->keyed ? "false" : "true";
-	if (db_query_add(q, &case_stmts[CASE_STMT_RAISE_BATCH], b->params) < 0)
-		goto oom_batch;
-	if (b->keyed)
-		db_query_set_interactive(q);
-	cs->raise_inflight++;
-	cs->raise_inflight_reqs += b->n;
-	int r = db_query_submit(q, deadline, b->keyed ? on_rows : on_written, b);
-	if (r < 0) {
-		/* q is freed; the pool is down. */
-		fail_all(b, r, "");
-		batch_done(b);
-	}
-	return;
-
-oom_batch:
-	fail_all(b, -ENOMEM, "out of memory");
-oom:
-	db_query_destroy(q);
-	if (b)
+	if (b->n == 0) {
+		/* All of them wait for their twins' batches. */
 		batch_free(b);
-	/* Nothing may be in flight to flush the queue later. */
-	log_warn("event=case_batch_failed error=\"out of memory\"");
-	drain(cs, -ENOMEM, "out of memory");
+		return;
+	}
+	submit(b);
 }
 
 static void on_check(uv_check_t *h)

@@ -13,22 +13,15 @@
 #define CASE_OUT "SELECT * FROM "
 
 struct db_stmt case_stmts[CASE_STMT_COUNT] = {
-    [CASE_STMT_RAISE] = {"case_raise",
-			 CASE_OUT
-			 "case_raise($1::bigint, $2, $3, $4, $5, $6, $7, $8::int, $9, $10, "
-			 "$11::bigint)",
-			 11, 0},
     /* One row per request of a batch (case_batch.c): idx (1-based),
-     * verdict, stored reply, and the case's columns for a new one. */
+     * verdict, stored reply, and the case's columns (a new one, or the
+     * replay of a key a batch kept with its case). */
     [CASE_STMT_RAISE_BATCH] = {"case_raise_batch",
 			       "SELECT r.idx, r.verdict, r.stored, (r.c).* FROM case_raise_batch("
 			       "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
 			       "$6::text[], $7::text[], $8::int[], $9::text[], $10::text[], "
-			       "$11::text[], $12::bytea[], $13::bigint, $14::boolean) AS r",
-			       14, 0},
-    [CASE_STMT_RAISE_LOG] = {"case_raise_log",
-			     "SELECT case_raise_log($1::bigint[], $2::text[], $3::text[], $4::bytea[])",
-			     4, 0},
+			       "$11::text[], $12::bytea[], $13::bigint) AS r",
+			       13, 0},
     [CASE_STMT_STEP] = {"case_step",
 			CASE_OUT "case_step($1::bigint, $2, $3::bigint[], $4, $5, $6::bigint)", 6,
 			0},

@@ -8,12 +8,12 @@
 #include <uv.h>
 
 #include "common/arena.h"
+#include "common/htab.h"
 #include "common/list.h"
 #include "proto/case.pb-c.h"
 
 struct rpc_call;
 struct server;
-struct tree_node;
 
 #define SWEEP_BATCH_TEXT "500"
 
@@ -31,6 +31,9 @@ struct cases {
 	size_t raise_queued;
 	unsigned raise_inflight; /* batches being written */
 	size_t raise_inflight_reqs; /* the requests in them */
+	/* The idempotency keys in batches, in flight or being built
+	 * (case_batch.c's struct claim) */
+	struct htab raise_keys;
 };
 
 /* A RaiseCase request on its way through the batch (case_batch.c); in its
@@ -38,20 +41,22 @@ struct cases {
 struct raise_req {
 	struct list link;
 	struct rpc_call *call;
-	const char **p; /* case_raise's parameters (CASE_STMT_RAISE) */
-	const struct tree_node *node;
+	/* node id, title, description, category, contact, household, service
+	 * item, urgency, channel, actor: one element of each of
+	 * case_raise_batch's arrays */
+	const char **p;
 	const char *key;     /* idempotency key, or NULL */
 	const char *hash;    /* of the request, with a key */
-	const char *summary; /* of the audit entry */
 	Grid__V1__Case *result;
 	uint64_t queued_ns; /* uv_hrtime() when it joined the queue */
 };
 
+/* For raise_keys (case_batch.c). */
+uint64_t case_claim_hash(const void *elem);
+int case_claim_eq(const void *elem, const void *key);
 /* Queues r for the next batch (case_batch.c). */
 void case_batch_add(struct cases *cs, struct raise_req *r);
 /* Fails the queued requests (shutdown). */
 void case_batch_stop(struct cases *cs);
-/* Writes r alone, in a transaction of its own (case_write.c). */
-void case_raise_alone(struct raise_req *r);
 
 struct cases *case_of(const struct rpc_call *call);

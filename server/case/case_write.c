@@ -160,7 +160,7 @@ void case_raise(struct rpc_call *call)
 		rpc_fail(call, -EINVAL, "unknown urgency %d", (int)in->urgency);
 		return;
 	}
-	p = arena_new_array(a, const char *, 11);
+	p = arena_new_array(a, const char *, 10);
 	if (!p) {
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
@@ -175,7 +175,6 @@ void case_raise(struct rpc_call *call)
 	p[7] = arena_printf(a, "%d", (int)in->urgency);
 	p[8] = channel;
 	p[9] = auth_actor(auth_principal(call));
-	p[10] = clock_sql_param(a);
 	r = arena_new(a, struct raise_req);
 	if (!r) {
 		rpc_fail(call, -ENOMEM, "out of memory");
@@ -183,8 +182,6 @@ void case_raise(struct rpc_call *call)
 	}
 	r->call = call;
 	r->p = p;
-	r->node = n;
-	r->summary = arena_printf(a, "raised: %s", in->title);
 	if (*key) {
 		if (strlen(key) > RPC_IDEM_KEY_MAX) {
 			rpc_fail(call, -EINVAL, "an idempotency key has at most %d characters",
@@ -194,16 +191,11 @@ void case_raise(struct rpc_call *call)
 		r->key = key;
 		r->hash = rpc_request_hash(call);
 	}
-	if (!r->summary || (r->key && !r->hash)) {
+	if (!p[0] || !p[7] || (r->key && !r->hash)) {
 		rpc_fail(call, -ENOMEM, "out of memory");
 		return;
 	}
 	case_batch_add(case_of(call), r);
-}
-
-void case_raise_alone(struct raise_req *r)
-{
-	submit(r->call, CASE_STMT_RAISE, r->p, 0, r->node, r->summary);
 }
 
 /* The simple steps share one SQL function (case_step). */

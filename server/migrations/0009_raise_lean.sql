@@ -1,9 +1,14 @@
 -- The raise batch of 0007, leaner. Profiled under a load of raises at 64
 -- connections (BENCHMARKS.md), PostgreSQL spent its time less on writing
 -- the rows than around them: parsing and planning a SQL function anew for
--- every audit entry, re-reading the cases it had just written, and a
--- statement per entry for the audit chain. The results are the same rows
--- with the same values; only the work to get there is less.
+-- every audit entry, re-reading the cases it had just written, a statement
+-- per entry for the audit chain, plans made anew on every call. And a
+-- batch with idempotency keys went to PostgreSQL twice: once to claim the
+-- keys and write the cases, once more, after gridd had made the replies,
+-- to store them with the keys before COMMIT. Now the key keeps the case as
+-- it was raised (idempotency.raised), a replay makes the reply from it
+-- again, and a batch is one statement, in one round trip with its COMMIT.
+-- The cases, events and audit entries are the same rows as before.
 
 -- audit_canonical's body is STABLE (format and extract on a timestamptz
 -- are), so declared IMMUTABLE it could never be inlined: each call was
@@ -45,103 +50,106 @@ BEGIN
 END
 $$;
 
--- The last part of a batch's transaction: stores the replies of its keyed
--- requests (none for a batch without keys), then writes the events and
--- audit entries of the cases raised, in id order. Last because it takes
--- the audit head's lock, which every writer holds until it commits. The
--- cases are read once, by their ids.
+-- The case as raised, as JSON (it outlives changes to grid_case's columns:
+-- jsonb_populate_record leaves a column added since NULL). Set only for
+-- RaiseCase keys claimed by a batch; result holds the reply for every
+-- other write.
+ALTER TABLE idempotency ADD COLUMN raised jsonb;
+
+-- The events and audit entries of cases just raised (in id order), from
+-- the rows as written. Last in its transaction: it takes the audit head's
+-- lock, which every writer holds until it commits.
 DROP FUNCTION case_raise_log(bigint[]);
-CREATE FUNCTION case_raise_log(p_ids bigint[], p_principals text[], p_keys text[],
-                               p_results bytea[])
+CREATE FUNCTION case_raise_log(p_cases grid_case[])
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    r record;
+    n int := coalesce(cardinality(p_cases), 0);
 BEGIN
-    IF cardinality(p_keys) > 0 THEN
-        UPDATE idempotency o SET result = u.r
-          FROM unnest(p_principals, p_keys, p_results) AS u(p, k, r)
-         WHERE o.principal = u.p AND o.key = u.k;
-    END IF;
-    SELECT array_agg(c.id ORDER BY c.id) AS ids,
-           array_agg(c.reporter ORDER BY c.id) AS actors,
-           array_agg(c.node_id ORDER BY c.id) AS nodes,
-           array_agg(g.code ORDER BY c.id) AS codes,
-           array_agg(c.title ORDER BY c.id) AS titles,
-           array_agg(c.received_at ORDER BY c.id) AS ats
-      INTO r
-      FROM unnest(p_ids) AS u(id)
-      JOIN LATERAL (SELECT * FROM grid_case c WHERE c.id = u.id) c ON true
-      JOIN LATERAL (SELECT g.code FROM grid_node g WHERE g.id = c.node_id) g ON true;
-    IF r.ids IS NULL THEN
+    IF n = 0 THEN
         RETURN;
     END IF;
     PERFORM event_lock();
     INSERT INTO grid_event (seq, at, kind, node_id, from_node_id, case_id, task_id, actor,
                             summary)
-    SELECT nextval('grid_event_seq'), u.at, 'case.raised', u.node_id, NULL, u.id, NULL,
-           u.actor, u.title
-      FROM unnest(r.ids, r.ats, r.nodes, r.actors, r.titles)
-           WITH ORDINALITY AS u(id, at, node_id, actor, title, k)
-     ORDER BY u.k;
-    PERFORM audit_append_many(r.actors,
-                              array_fill('RaiseCase'::text, ARRAY[cardinality(r.ids)]),
-                              r.nodes, r.codes,
-                              ARRAY(SELECT 'raised: ' || x FROM unnest(r.titles) AS x));
+    SELECT nextval('grid_event_seq'), c.received_at, 'case.raised', c.node_id, NULL, c.id,
+           NULL, c.reporter, c.title
+      FROM unnest(p_cases) WITH ORDINALITY AS c
+     ORDER BY c.ordinality;
+    PERFORM audit_append_many(
+        ARRAY(SELECT c.reporter FROM unnest(p_cases) WITH ORDINALITY AS c ORDER BY c.ordinality),
+        array_fill('RaiseCase'::text, ARRAY[n]),
+        ARRAY(SELECT c.node_id FROM unnest(p_cases) WITH ORDINALITY AS c ORDER BY c.ordinality),
+        ARRAY(SELECT (SELECT g.code FROM grid_node g WHERE g.id = c.node_id)
+                FROM unnest(p_cases) WITH ORDINALITY AS c ORDER BY c.ordinality),
+        ARRAY(SELECT 'raised: ' || c.title
+                FROM unnest(p_cases) WITH ORDINALITY AS c ORDER BY c.ordinality));
 END
 $$;
 
--- As 0007's, but the cases come back from the INSERT itself instead of
--- being read again, and the log is the function above.
-CREATE OR REPLACE FUNCTION case_raise_batch(p_node_ids bigint[], p_titles text[],
-                                            p_descriptions text[], p_categories text[],
-                                            p_contacts text[], p_households text[],
-                                            p_service_items text[], p_urgencies int[],
-                                            p_channels text[], p_actors text[],
-                                            p_keys text[], p_hashes bytea[],
-                                            p_now_ms bigint, p_log boolean)
+-- Raises the cases of one batch, with their events, audit entries and
+-- keys. The arrays are parallel, one element per request; p_keys[i] is
+-- NULL for a request without an idempotency key. Returns one row per
+-- request: its index, a verdict, and a stored reply or a case:
+--   new       raised now: c is the case as saved
+--   replay    the key was used before for the same request: stored is the
+--             reply given then or, for a key a batch claimed, c is the
+--             case as it was raised then
+--   conflict  the key was used before for a different request
+--   lost      the key's first request left no reply (cannot happen: the
+--             reply is kept before the first request commits)
+-- A key claimed by a transaction still in progress is waited for by the
+-- INSERT below, which then fails (unique_violation) if that one commits:
+-- gridd writes the batch's requests again one at a time, and the retried
+-- one finds its twin here as a replay.
+DROP FUNCTION case_raise_batch(bigint[], text[], text[], text[], text[], text[], text[], int[],
+                               text[], text[], text[], bytea[], bigint, boolean);
+CREATE FUNCTION case_raise_batch(p_node_ids bigint[], p_titles text[], p_descriptions text[],
+                                 p_categories text[], p_contacts text[], p_households text[],
+                                 p_service_items text[], p_urgencies int[], p_channels text[],
+                                 p_actors text[], p_keys text[], p_hashes bytea[],
+                                 p_now_ms bigint)
 RETURNS TABLE (idx int, verdict text, stored bytea, c grid_case)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Its statements (and those of the functions it calls) are planned once
+-- per session: given the arrays, PostgreSQL found the plans made for each
+-- call's values cheaper and kept making them, at a fifth of a small
+-- batch's time, for the same plans.
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     t timestamptz := case_now(p_now_ms);
     n int := coalesce(cardinality(p_node_ids), 0);
     nkeyed int := n - cardinality(array_positions(p_keys, NULL));
-    claimed int[] := '{}';
+    seen int[] := '{}';
     fresh int[];
     ids bigint[];
-    written bigint;
+    cases grid_case[];
+    written int;
     seq regclass := pg_get_serial_sequence('grid_case', 'id');
 BEGIN
-    -- Claim the keys. A key another transaction is claiming right now is
-    -- waited for (ON CONFLICT does), then found below with its reply.
+    -- Keys seen before: answered from what was kept, and not raised again.
     IF nkeyed > 0 THEN
-        WITH req AS (
-            SELECT * FROM unnest(p_actors, p_keys, p_hashes) WITH ORDINALITY AS u(actor, key, hash, i)
-             WHERE u.key IS NOT NULL
-        ), ins AS (
-            INSERT INTO idempotency (principal, key, method, request_hash)
-            SELECT req.actor, req.key, 'RaiseCase', req.hash FROM req ORDER BY req.i
-            ON CONFLICT DO NOTHING
-            RETURNING principal, key)
-        SELECT coalesce(array_agg(req.i::int), '{}') INTO claimed
-          FROM req JOIN ins ON ins.principal = req.actor AND ins.key = req.key;
-        SELECT coalesce(array_agg(u.i::int ORDER BY u.i), '{}') INTO fresh
-          FROM unnest(p_keys) WITH ORDINALITY AS u(key, i)
-         WHERE u.key IS NULL OR u.i = ANY (claimed);
-    ELSE
-        fresh := ARRAY(SELECT generate_series(1, n));
+        SELECT coalesce(array_agg(u.i::int), '{}') INTO seen
+          FROM unnest(p_actors, p_keys) WITH ORDINALITY AS u(actor, key, i)
+          JOIN idempotency o ON o.principal = u.actor AND o.key = u.key;
     END IF;
-
-    IF cardinality(claimed) < nkeyed THEN
+    IF cardinality(seen) > 0 THEN
         RETURN QUERY
         SELECT u.i::int,
                CASE WHEN o.method <> 'RaiseCase' OR o.request_hash <> u.hash THEN 'conflict'
-                    WHEN o.result IS NULL THEN 'lost'
+                    WHEN o.result IS NULL AND o.raised IS NULL THEN 'lost'
                     ELSE 'replay' END,
-               o.result, NULL::grid_case
+               o.result,
+               CASE WHEN o.method = 'RaiseCase' AND o.request_hash = u.hash
+                         AND o.result IS NULL AND o.raised IS NOT NULL
+                    THEN jsonb_populate_record(NULL::grid_case, o.raised) END
           FROM unnest(p_actors, p_keys, p_hashes) WITH ORDINALITY AS u(actor, key, hash, i)
           JOIN idempotency o ON o.principal = u.actor AND o.key = u.key
-         WHERE u.key IS NOT NULL AND NOT u.i = ANY (claimed);
+         WHERE u.i = ANY (seen);
+        fresh := ARRAY(SELECT i FROM generate_series(1, n) AS i WHERE NOT i = ANY (seen));
+    ELSE
+        fresh := ARRAY(SELECT generate_series(1, n));
     END IF;
     IF cardinality(fresh) = 0 THEN
         RETURN;
@@ -151,7 +159,6 @@ BEGIN
     -- k-th id whatever order the INSERT below runs in.
     ids := ARRAY(SELECT nextval(seq) FROM generate_series(1, cardinality(fresh)) ORDER BY 1);
 
-    RETURN QUERY
     WITH req AS (
         SELECT *
           FROM unnest(p_node_ids, p_titles, p_descriptions, p_categories, p_contacts,
@@ -159,8 +166,8 @@ BEGIN
                WITH ORDINALITY AS u(node_id, title, description, category, contact, household,
                                     service_item, urgency, channel, actor, i)
     ), src AS (
-        SELECT f.id, f.i, r.node_id, r.title, r.description, r.category, r.contact,
-               r.household, r.service_item, r.urgency, r.channel, r.actor, g.level
+        SELECT f.id, r.node_id, r.title, r.description, r.category, r.contact, r.household,
+               r.service_item, r.urgency, r.channel, r.actor, g.level
           FROM unnest(fresh, ids) AS f(i, id)
           JOIN req r ON r.i = f.i
           JOIN LATERAL (SELECT g.level FROM grid_node g WHERE g.id = r.node_id) g ON true
@@ -185,18 +192,29 @@ BEGIN
           FROM src s JOIN dl d ON d.level = s.level AND d.category = s.category
          ORDER BY s.id
         RETURNING grid_case)
-    SELECT f.i, 'new'::text, NULL::bytea, ins.grid_case
-      FROM ins JOIN unnest(fresh, ids) AS f(i, id) ON f.id = (ins.grid_case).id;
-    GET DIAGNOSTICS written = ROW_COUNT;
+    SELECT array_agg(ins.grid_case ORDER BY (ins.grid_case).id) INTO cases FROM ins;
+    written := coalesce(cardinality(cases), 0);
     IF written <> cardinality(fresh) THEN
         RAISE EXCEPTION 'a node of the batch does not exist' USING ERRCODE = 'GR404';
     END IF;
 
-    IF p_log THEN
-        PERFORM case_raise_log(ids, '{}', '{}', '{}');
+    -- The keys, each with its case as raised; before the audit lock below,
+    -- since this may wait for a twin's transaction.
+    IF nkeyed > cardinality(seen) THEN
+        INSERT INTO idempotency (principal, key, method, request_hash, raised)
+        SELECT p_actors[f.i], p_keys[f.i], 'RaiseCase', p_hashes[f.i], to_jsonb(cases[f.k])
+          FROM unnest(fresh) WITH ORDINALITY AS f(i, k)
+         WHERE p_keys[f.i] IS NOT NULL
+         ORDER BY f.k;
     END IF;
+
+    PERFORM case_raise_log(cases);
+
+    RETURN QUERY
+    SELECT f.i, 'new'::text, NULL::bytea, cases[f.k]
+      FROM unnest(fresh) WITH ORDINALITY AS f(i, k);
 END
 $$;
 
--- Stored by case_raise_log now.
+-- The replies of keyed raises are kept by case_raise_batch now.
 DROP FUNCTION idempotency_store_many(text[], text[], bytea[]);

@@ -3,11 +3,14 @@
  * keys reused for another request, must each get the answer they would get
  * alone: one case per request (one per key), its event and its audit entry,
  * nothing else. A raise the database refuses fails alone; the others of its
- * batch are written. Nodes, which those rows name without foreign keys,
- * cannot be deleted. */
+ * batch are written, and so are they when one of its keys is claimed
+ * meanwhile by another writer. Nodes, which those rows name without
+ * foreign keys, cannot be deleted. */
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/harness/itest.h"
 
@@ -25,6 +28,8 @@ struct sent {
 	const char *node;
 	int code;
 	uint64_t id;
+	int state;
+	int64_t resolve_due_ms;
 	bool answered;
 };
 
@@ -49,6 +54,8 @@ static void on_reply(struct grid_client *c, int status, const Grid__V1__Reply *r
 	sl->s->code = (int)r->status->code;
 	if (r->raise_case) {
 		sl->s->id = r->raise_case->id;
+		sl->s->state = (int)r->raise_case->state;
+		sl->s->resolve_due_ms = r->raise_case->resolve_due_ms;
 		if (strcmp(r->raise_case->title, sl->s->title) != 0 ||
 		    strcmp(r->raise_case->node_code, sl->s->node) != 0)
 			sl->w->mismatched++;
@@ -159,8 +166,10 @@ TEST(raises_in_flight_together_are_each_answered_once)
 		      (long)nids);
 	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM audit_log WHERE method = 'RaiseCase'"),
 		      (long)nids);
-	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM idempotency WHERE result IS NOT NULL "
-				"AND key LIKE 'batch-%'"),
+	/* Each key kept with its case as raised (migration 0009). */
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM idempotency i JOIN grid_case c "
+				"ON c.id = (i.raised->>'id')::bigint "
+				"WHERE i.key LIKE 'batch-%' AND i.result IS NULL"),
 		      KEYED + GROUPS);
 	/* Every event names its case's node. */
 	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_event e JOIN grid_case c "
@@ -187,8 +196,16 @@ TEST(raises_in_flight_together_are_each_answered_once)
 	fprintf(stderr, "# %zu cases written in %ld transactions\n", nids, instants);
 	ASSERT(instants < (long)nids);
 
-	/* Later, a retry gets the first answer; a key reused for another
-	 * request is refused; neither writes anything. */
+	/* Later, when the case has moved on, a retry gets the first answer,
+	 * not the case as it is now; a key reused for another request is
+	 * refused; neither writes anything. */
+	char *sql = NULL;
+	ASSERT(asprintf(&sql,
+			"UPDATE grid_case SET state = 3, resolve_due = resolve_due + "
+			"interval '1 day' WHERE id = %llu",
+			(unsigned long long)w.s[PLAIN + 7].id) > 0);
+	free(itest_sql(f.db.url, sql));
+	free(sql);
 	struct sent retry = w.s[PLAIN + 7], other = w.s[PLAIN + KEYED + 3];
 	struct slot rs = {&w, &retry}, os = {&w, &other};
 	snprintf(other.title, sizeof(other.title), "另一件事");
@@ -200,6 +217,9 @@ TEST(raises_in_flight_together_are_each_answered_once)
 		uv_run(&loop, UV_RUN_ONCE);
 	ASSERT_EQ_INT(retry.code, 0);
 	ASSERT_EQ_UINT(retry.id, w.s[PLAIN + 7].id);
+	ASSERT_EQ_INT(retry.state, w.s[PLAIN + 7].state);
+	ASSERT_EQ_INT(retry.resolve_due_ms, w.s[PLAIN + 7].resolve_due_ms);
+	ASSERT(retry.resolve_due_ms > 0);
 	ASSERT_EQ_INT(other.code, CODE(ALREADY_EXISTS));
 	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case"), (long)nids);
 
@@ -264,6 +284,101 @@ TEST(a_raise_the_database_refuses_fails_alone)
 		uv_run(&loop, UV_RUN_ONCE);
 	ASSERT_EQ_INT(w.s[15].code, 0);
 	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case WHERE title LIKE 'poison%'"), 1);
+
+	for (int i = 0; i < CONNS; i++)
+		grid_client_destroy(c[i]);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	itest_teardown(&f);
+}
+
+/* Runs loop for about ms milliseconds. */
+static void run_for(uv_loop_t *loop, uint64_t ms)
+{
+	uint64_t end = itest_now_ms() + ms;
+
+	while (itest_now_ms() < end) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+}
+
+static void pg_ok(PGconn *pg, const char *sql)
+{
+	PGresult *res = PQexec(pg, sql);
+
+	ASSERT_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(pg));
+	PQclear(res);
+}
+
+TEST(a_key_claimed_meanwhile_elsewhere_fails_only_its_request)
+{
+	enum { N = 12, CONNS = 3, TWIN = 5 };
+	struct itest_fix f;
+	struct grid_client *c[CONNS];
+	static struct wave w;
+	static struct slot slots[N];
+	uv_loop_t loop;
+	char *actor, *sql = NULL;
+
+	memset(&w, 0, sizeof(w));
+	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	uv_loop_init(&loop);
+	for (int i = 0; i < CONNS; i++)
+		c[i] = itest_connect_async(&loop, &f.g, f.g.admin_token);
+	for (int i = 0; i < N; i++) {
+		struct sent *s = &w.s[i];
+		s->node = buildings[i % 3];
+		snprintf(s->title, sizeof(s->title), "孪生 %d", i);
+		if (i % 2)
+			snprintf(s->key, sizeof(s->key), "twin-%d", i);
+		slots[i] = (struct slot){&w, s};
+	}
+	/* One raise first, to learn the admin's principal. */
+	send_raise(c[0], &slots[0]);
+	while (w.answered < 1)
+		uv_run(&loop, UV_RUN_ONCE);
+	ASSERT_EQ_INT(w.s[0].code, 0);
+	actor = itest_sql(f.db.url, "SELECT reporter FROM grid_case");
+
+	/* Another writer (another gridd, say) claims one of the keys in a
+	 * transaction still open while the batch with that key is written:
+	 * the batch waits for it, then fails on the key when it commits. */
+	PGconn *other = PQconnectdb(f.db.url);
+	ASSERT(PQstatus(other) == CONNECTION_OK);
+	pg_ok(other, "BEGIN");
+	ASSERT(asprintf(&sql,
+			"INSERT INTO idempotency (principal, key, method, request_hash) "
+			"VALUES ('%s', 'twin-%d', 'RaiseCase', '\\x00')",
+			actor, TWIN) > 0);
+	pg_ok(other, sql);
+	free(sql);
+	for (int i = 1; i < N; i++)
+		send_raise(c[i % CONNS], &slots[i]);
+	run_for(&loop, 500);
+	ASSERT_MSG(!w.s[TWIN].answered, "the raise with the key claimed elsewhere did not wait");
+	pg_ok(other, "COMMIT");
+	PQfinish(other);
+	uint64_t deadline = itest_now_ms() + 30000;
+	while (w.answered < N && itest_now_ms() < deadline)
+		uv_run(&loop, UV_RUN_ONCE);
+	ASSERT_EQ_INT(w.answered, N);
+	ASSERT_EQ_INT(w.mismatched, 0);
+	/* Its request was not the other's: refused; the rest are raised. */
+	for (int i = 0; i < N; i++) {
+		if (i == TWIN)
+			ASSERT_MSG(w.s[i].code == CODE(ALREADY_EXISTS), "twin: status %d",
+				   w.s[i].code);
+		else
+			ASSERT_MSG(w.s[i].code == 0, "raise %d: status %d", i, w.s[i].code);
+	}
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case"), N - 1);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_event WHERE kind = 'case.raised'"),
+		      N - 1);
+	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM idempotency WHERE key LIKE 'twin-%' "
+				"AND raised IS NOT NULL"),
+		      N / 2 - 1);
+	free(actor);
 
 	for (int i = 0; i < CONNS; i++)
 		grid_client_destroy(c[i]);
