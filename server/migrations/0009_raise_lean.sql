@@ -50,10 +50,10 @@ BEGIN
 END
 $$;
 
--- The case as raised, as JSON (it outlives changes to grid_case's columns:
--- jsonb_populate_record leaves a column added since NULL). Set only for
--- RaiseCase keys claimed by a batch; result holds the reply for every
--- other write.
+-- The case as raised, as JSON without its NULLs: jsonb_populate_record
+-- makes the row again, with NULL for a column missing (one that was NULL,
+-- or added to grid_case since). Set only for RaiseCase keys claimed by a
+-- batch; result holds the reply for every other write.
 ALTER TABLE idempotency ADD COLUMN raised jsonb;
 
 -- The events and audit entries of cases just raised (in id order), from
@@ -202,7 +202,8 @@ BEGIN
     -- since this may wait for a twin's transaction.
     IF nkeyed > cardinality(seen) THEN
         INSERT INTO idempotency (principal, key, method, request_hash, raised)
-        SELECT p_actors[f.i], p_keys[f.i], 'RaiseCase', p_hashes[f.i], to_jsonb(cases[f.k])
+        SELECT p_actors[f.i], p_keys[f.i], 'RaiseCase', p_hashes[f.i],
+               jsonb_strip_nulls(to_jsonb(cases[f.k]))
           FROM unnest(fresh) WITH ORDINALITY AS f(i, k)
          WHERE p_keys[f.i] IS NOT NULL
          ORDER BY f.k;

@@ -95,6 +95,26 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A wave's start: gridd with the sample district, n clients as admin. */
+static void wave_start(struct itest_fix *f, uv_loop_t *loop, struct wave *w,
+		       struct grid_client **c, int n)
+{
+	memset(w, 0, sizeof(*w));
+	itest_setup(f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	uv_loop_init(loop);
+	for (int i = 0; i < n; i++)
+		c[i] = itest_connect_async(loop, &f->g, f->g.admin_token);
+}
+
+static void wave_end(struct itest_fix *f, uv_loop_t *loop, struct grid_client **c, int n)
+{
+	for (int i = 0; i < n; i++)
+		grid_client_destroy(c[i]);
+	uv_run(loop, UV_RUN_DEFAULT);
+	uv_loop_close(loop);
+	itest_teardown(f);
+}
+
 TEST(raises_in_flight_together_are_each_answered_once)
 {
 	enum { CONNS = 8 };
@@ -106,11 +126,7 @@ TEST(raises_in_flight_together_are_each_answered_once)
 	size_t nids = 0;
 	uv_loop_t loop;
 
-	memset(&w, 0, sizeof(w));
-	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
-	uv_loop_init(&loop);
-	for (int i = 0; i < CONNS; i++)
-		c[i] = itest_connect_async(&loop, &f.g, f.g.admin_token);
+	wave_start(&f, &loop, &w, c, CONNS);
 	for (int i = 0; i < TOTAL; i++) {
 		struct sent *s = &w.s[i];
 		s->node = buildings[i % 3];
@@ -223,11 +239,7 @@ TEST(raises_in_flight_together_are_each_answered_once)
 	ASSERT_EQ_INT(other.code, CODE(ALREADY_EXISTS));
 	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case"), (long)nids);
 
-	for (int i = 0; i < CONNS; i++)
-		grid_client_destroy(c[i]);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	itest_teardown(&f);
+	wave_end(&f, &loop, c, CONNS);
 }
 
 TEST(a_raise_the_database_refuses_fails_alone)
@@ -239,8 +251,7 @@ TEST(a_raise_the_database_refuses_fails_alone)
 	static struct slot slots[N];
 	uv_loop_t loop;
 
-	memset(&w, 0, sizeof(w));
-	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
+	wave_start(&f, &loop, &w, c, CONNS);
 	/* A rule only the database knows: a title it refuses. */
 	free(itest_sql(f.db.url,
 		       "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -248,9 +259,6 @@ TEST(a_raise_the_database_refuses_fails_alone)
 		       "USING ERRCODE = 'GR400'; END IF; RETURN NEW; END $$"));
 	free(itest_sql(f.db.url, "CREATE TRIGGER refuse_poison BEFORE INSERT ON grid_case "
 				 "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"));
-	uv_loop_init(&loop);
-	for (int i = 0; i < CONNS; i++)
-		c[i] = itest_connect_async(&loop, &f.g, f.g.admin_token);
 	for (int i = 0; i < N; i++) {
 		struct sent *s = &w.s[i];
 		s->node = buildings[i % 3];
@@ -285,11 +293,7 @@ TEST(a_raise_the_database_refuses_fails_alone)
 	ASSERT_EQ_INT(w.s[15].code, 0);
 	ASSERT_EQ_INT(count(&f, "SELECT count(*) FROM grid_case WHERE title LIKE 'poison%'"), 1);
 
-	for (int i = 0; i < CONNS; i++)
-		grid_client_destroy(c[i]);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	itest_teardown(&f);
+	wave_end(&f, &loop, c, CONNS);
 }
 
 /* Runs loop for about ms milliseconds. */
@@ -321,11 +325,7 @@ TEST(a_key_claimed_meanwhile_elsewhere_fails_only_its_request)
 	uv_loop_t loop;
 	char *actor, *sql = NULL;
 
-	memset(&w, 0, sizeof(w));
-	itest_setup(&f, NULL, ITEST_WITH_SAMPLE | ITEST_WITH_ADMIN);
-	uv_loop_init(&loop);
-	for (int i = 0; i < CONNS; i++)
-		c[i] = itest_connect_async(&loop, &f.g, f.g.admin_token);
+	wave_start(&f, &loop, &w, c, CONNS);
 	for (int i = 0; i < N; i++) {
 		struct sent *s = &w.s[i];
 		s->node = buildings[i % 3];
@@ -380,9 +380,5 @@ TEST(a_key_claimed_meanwhile_elsewhere_fails_only_its_request)
 		      N / 2 - 1);
 	free(actor);
 
-	for (int i = 0; i < CONNS; i++)
-		grid_client_destroy(c[i]);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	itest_teardown(&f);
+	wave_end(&f, &loop, c, CONNS);
 }
