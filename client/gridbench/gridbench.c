@@ -959,7 +959,10 @@ static void pump(struct bench *b)
 		for (;;) {
 			uint64_t due =
 			    b->t0_ns + (uint64_t)((double)b->started * NS_PER_S / b->rate);
-			if (due > now || !may_start(b) || !(cn = free_conn(b)))
+			/* Nothing scheduled past the end, however late the
+			 * loop gets to the end timer. */
+			if (due > now || (b->end_ns && due >= b->end_ns) || !may_start(b) ||
+			    !(cn = free_conn(b)))
 				break;
 			start_job(b, cn, due);
 		}
@@ -1046,8 +1049,11 @@ static void start_load(struct bench *b)
 	b->measure_ns = b->t0_ns + warm_ms * 1000000ull;
 	if (warm_ms)
 		uv_timer_start(&b->warm, on_warm, warm_ms, 0);
-	if (b->duration_s > 0)
-		uv_timer_start(&b->end, on_end, warm_ms + (uint64_t)(b->duration_s * 1000.0), 0);
+	if (b->duration_s > 0) {
+		uint64_t end_ms = warm_ms + (uint64_t)(b->duration_s * 1000.0);
+		b->end_ns = b->t0_ns + end_ms * 1000000ull;
+		uv_timer_start(&b->end, on_end, end_ms, 0);
+	}
 	if (b->rate > 0)
 		uv_timer_start(&b->pace, on_pace, PACE_MS, PACE_MS);
 	pump(b);

@@ -118,6 +118,7 @@ struct bench {
 	uint64_t rng, run_id, keys, raises, tasks;
 	uint64_t started, inflight;
 	uint64_t t0_ns, measure_ns, stop_ns, last_done_ns;
+	uint64_t end_ns; /* with a duration: the end of the schedule (open loop) */
 	bool in_pump, stopping, finished, interrupted;
 
 	struct op_stats stats[OP_COUNT];
