@@ -435,22 +435,34 @@ static void node_drop(struct tree *t, struct tree_node *n)
 	node_unalloc(t);
 }
 
-static int node_insert(struct tree *t, const struct tree_row *row, struct tree_node *parent,
-		       struct tree_node **ret_node)
+/* A new node (at *idx) with row's values, in no index yet; NULL when out
+ * of memory. Both ways in (tree_apply's insert, tree_load_row) start so. */
+static struct tree_node *node_new(struct tree *t, const struct tree_row *row, uint32_t *idx)
 {
-	uint32_t idx;
-	struct tree_node *n = node_alloc(t, &idx);
-	int r;
+	struct tree_node *n = node_alloc(t, idx);
 
 	if (!n)
-		return -ENOMEM;
+		return NULL;
 	n->id = row->id;
 	n->version = row->version;
 	n->level = row->level;
 	n->retired = row->retired;
-	r = strings_set(t, n, row, false);
-	if (r < 0)
-		goto fail;
+	if (strings_set(t, n, row, false) < 0) {
+		node_drop(t, n);
+		return NULL;
+	}
+	return n;
+}
+
+static int node_insert(struct tree *t, const struct tree_row *row, struct tree_node *parent,
+		       struct tree_node **ret_node)
+{
+	uint32_t idx;
+	struct tree_node *n = node_new(t, row, &idx);
+	int r;
+
+	if (!n)
+		return -ENOMEM;
 	r = index_insert(&t->by_id, hash_id(n->id), idx);
 	if (r < 0)
 		goto fail;
@@ -582,16 +594,10 @@ int tree_load_row(struct tree *t, const struct tree_row *row)
 		t->load_parents = v;
 		t->load_cap = cap;
 	}
-	n = node_alloc(t, &idx);
+	n = node_new(t, row, &idx);
 	if (!n)
 		return -ENOMEM;
-	n->id = row->id;
-	n->version = row->version;
-	n->level = row->level;
-	n->retired = row->retired;
-	r = strings_set(t, n, row, false);
-	if (r == 0)
-		r = index_insert_unique(t, &t->by_id, hash_id(n->id), idx, eq_id, &n->id);
+	r = index_insert_unique(t, &t->by_id, hash_id(n->id), idx, eq_id, &n->id);
 	if (r == 0) {
 		r = index_insert_unique(t, &t->by_code, htab_hash_str(n->code), idx, eq_code,
 					n->code);
