@@ -418,6 +418,41 @@ Grid__V1__Reply *itest_call(struct grid_client *c, Grid__V1__Request *req)
 	return reply;
 }
 
+char *itest_export_grid(struct grid_client *c, const char *code, uint32_t page, int *ret_pages)
+{
+	char *out = strdup(""), *token = strdup("");
+	size_t len = 0;
+	int pages = 0;
+
+	for (;;) {
+		Grid__V1__Request req = GRID__V1__REQUEST__INIT;
+		Grid__V1__ExportGridRequest m = GRID__V1__EXPORT_GRID_REQUEST__INIT;
+		m.code = (char *)code;
+		m.page_size = page;
+		m.page_token = token;
+		req.call_case = GRID__V1__REQUEST__CALL_EXPORT_GRID;
+		req.export_grid = &m;
+		Grid__V1__Reply *r = itest_call(c, &req);
+		ASSERT_EQ_INT(itest_code(r), 0);
+		out = realloc(out, len + r->export_grid->csv.len + 1);
+		ASSERT_NOT_NULL(out);
+		memcpy(out + len, r->export_grid->csv.data, r->export_grid->csv.len);
+		len += r->export_grid->csv.len;
+		out[len] = '\0';
+		pages++;
+		free(token);
+		token = strdup(r->export_grid->next_page_token);
+		grid_client_reply_free(r);
+		if (!*token)
+			break;
+		ASSERT(pages < 100000);
+	}
+	free(token);
+	if (ret_pages)
+		*ret_pages = pages;
+	return out;
+}
+
 int itest_code(const Grid__V1__Reply *r)
 {
 	return r->status ? (int)r->status->code : 0;

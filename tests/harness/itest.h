@@ -101,6 +101,10 @@ void itest_create_user(struct grid_client *c, const char *username, const char *
 /* Sends req and returns the reply (caller frees with
  * grid_client_reply_free); fails the test on a transport error. */
 Grid__V1__Reply *itest_call(struct grid_client *c, Grid__V1__Request *req);
+/* The grid's CSV export below code ("" for all of it) in pages of page rows
+ * (0: the server's default), the pages concatenated (malloc'd); their
+ * number in *ret_pages unless NULL. */
+char *itest_export_grid(struct grid_client *c, const char *code, uint32_t page, int *ret_pages);
 /* The status code of a reply. */
 int itest_code(const Grid__V1__Reply *r);
 /* The status code of r, which it frees: for calls whose answer is only

@@ -104,31 +104,6 @@ static long count_served(struct grid_client *c, long *ret_buildings)
 	return total;
 }
 
-static char *export_all(struct grid_client *c)
-{
-	char *out = strdup(""), token[80] = "";
-	size_t len = 0;
-
-	do {
-		Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-		Grid__V1__ExportGridRequest m = GRID__V1__EXPORT_GRID_REQUEST__INIT;
-		m.page_size = 1000;
-		m.page_token = token;
-		req.call_case = GRID__V1__REQUEST__CALL_EXPORT_GRID;
-		req.export_grid = &m;
-		Grid__V1__Reply *r = itest_call(c, &req);
-		ASSERT_EQ_INT(itest_code(r), CODE(OK));
-		out = realloc(out, len + r->export_grid->csv.len + 1);
-		ASSERT_NOT_NULL(out);
-		memcpy(out + len, r->export_grid->csv.data, r->export_grid->csv.len);
-		len += r->export_grid->csv.len;
-		out[len] = '\0';
-		snprintf(token, sizeof(token), "%s", r->export_grid->next_page_token);
-		grid_client_reply_free(r);
-	} while (*token);
-	return out;
-}
-
 static char *read_all(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -181,7 +156,7 @@ TEST(small_city_is_served_as_generated)
 	 * and the CSV citygen writes must agree byte for byte, names, leaders
 	 * and phones included. */
 	csv = read_all(path);
-	exported = export_all(c);
+	exported = itest_export_grid(c, "", 1000, NULL);
 	ASSERT_EQ_INT(itest_count_lines(csv), city_nodes(20) + 1);
 	ASSERT_EQ_STR(exported, csv);
 	free(csv);

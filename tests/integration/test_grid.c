@@ -100,41 +100,6 @@ static Grid__V1__Reply *import(struct grid_client *c, const char *csv, bool dry_
 	return itest_call(c, &req);
 }
 
-/* The whole export, all pages concatenated (malloc'd). */
-static char *export_all(struct grid_client *c, const char *code, uint32_t page, int *ret_pages)
-{
-	char *out = strdup(""), *token = strdup("");
-	size_t len = 0;
-	int pages = 0;
-
-	for (;;) {
-		Grid__V1__Request req = GRID__V1__REQUEST__INIT;
-		Grid__V1__ExportGridRequest m = GRID__V1__EXPORT_GRID_REQUEST__INIT;
-		m.code = (char *)code;
-		m.page_size = page;
-		m.page_token = token;
-		req.call_case = GRID__V1__REQUEST__CALL_EXPORT_GRID;
-		req.export_grid = &m;
-		Grid__V1__Reply *r = itest_call(c, &req);
-		ASSERT_EQ_INT(itest_code(r), CODE(OK));
-		out = realloc(out, len + r->export_grid->csv.len + 1);
-		memcpy(out + len, r->export_grid->csv.data, r->export_grid->csv.len);
-		len += r->export_grid->csv.len;
-		out[len] = '\0';
-		pages++;
-		free(token);
-		token = strdup(r->export_grid->next_page_token);
-		grid_client_reply_free(r);
-		if (!*token)
-			break;
-		ASSERT(pages < 1000);
-	}
-	free(token);
-	if (ret_pages)
-		*ret_pages = pages;
-	return out;
-}
-
 /* --- reads ----------------------------------------------------------------- */
 
 TEST(get_node_reads_every_field)
@@ -538,7 +503,7 @@ TEST(import_with_bad_lines_changes_nothing)
 	char *before, *after;
 
 	itest_setup(&f, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
-	before = export_all(f.admin, "", 0, NULL);
+	before = itest_export_grid(f.admin, "", 0, NULL);
 	r = import(f.admin, csv, false);
 	ASSERT_EQ_INT(itest_code(r), CODE(INVALID_ARGUMENT));
 	ASSERT(strstr(r->status->message, "6 bad lines") != NULL);
@@ -551,7 +516,7 @@ TEST(import_with_bad_lines_changes_nothing)
 	ASSERT(strstr(r->status->details[2]->reason, "line 2") != NULL);
 	grid_client_reply_free(r);
 
-	after = export_all(f.admin, "", 0, NULL);
+	after = itest_export_grid(f.admin, "", 0, NULL);
 	ASSERT_EQ_STR(after, before);
 	char *v = itest_sql(f.db.url, "SELECT count(*) || ' ' || max(version) FROM grid_node");
 	ASSERT_EQ_STR(v, "51 1");
@@ -650,10 +615,10 @@ TEST(export_round_trips_into_a_fresh_grid)
 	int pages;
 
 	itest_setup(&a, NULL, ITEST_WITH_ADMIN | ITEST_WITH_SAMPLE);
-	one = export_all(a.admin, "", 0, NULL);
+	one = itest_export_grid(a.admin, "", 0, NULL);
 	ASSERT_EQ_INT(itest_count_lines(one), SAMPLE_NODES + 1);
 	ASSERT(strncmp(one, "code,parent_code,level,name,leader_name,leader_phone\n", 53) == 0);
-	paged = export_all(a.admin, "", 7, &pages);
+	paged = itest_export_grid(a.admin, "", 7, &pages);
 	ASSERT_EQ_INT(pages, (SAMPLE_NODES + 6) / 7);
 	ASSERT_EQ_STR(paged, one);
 
@@ -664,12 +629,12 @@ TEST(export_round_trips_into_a_fresh_grid)
 	fclose(fp);
 	itest_setup(&b, NULL, ITEST_WITH_ADMIN);
 	itest_import_file(b.admin, path);
-	two = export_all(b.admin, "", 0, NULL);
+	two = itest_export_grid(b.admin, "", 0, NULL);
 	ASSERT_EQ_STR(two, one);
 
 	/* A subtree export starts at its root. */
 	free(two);
-	two = export_all(a.admin, "WH-TZL-Z5", 0, NULL);
+	two = itest_export_grid(a.admin, "WH-TZL-Z5", 0, NULL);
 	ASSERT_EQ_INT(itest_count_lines(two), 1 + 1 + 4 + 12);
 	ASSERT(strstr(two, "\nWH-TZL-Z5,WH-TZL,zone,第五片区,") != NULL);
 	free(one);
