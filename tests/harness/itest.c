@@ -714,6 +714,17 @@ void itest_pgcluster(const char *verb, const char *dir, const char *more, char *
 		out[--n] = '\0';
 }
 
+void itest_pgcluster_up(const char *name, char *dir, size_t dirlen, char *url, size_t urllen)
+{
+	char out[1024];
+
+	itest_require_db();
+	snprintf(dir, dirlen, "%s/%s", itest_tmpdir(), name);
+	itest_pgcluster("init", dir, NULL, out, sizeof(out));
+	itest_pgcluster("start", dir, NULL, out, sizeof(out));
+	itest_pgcluster("url", dir, NULL, url, urllen);
+}
+
 const char *const itest_fast_calendar[] = {"--set",
 					   "calendar.hours=00:00-24:00",
 					   "--set",

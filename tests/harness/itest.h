@@ -147,6 +147,9 @@ int itest_run(const char *const *argv, const char *const *env, const char *stdin
  * the test when GRID_TEST_PGCLUSTER is not set); its output, trimmed, in
  * out. Fails the test when it fails. */
 void itest_pgcluster(const char *verb, const char *dir, const char *more, char *out, size_t outlen);
+/* A private cluster in the test's temporary directory under name, made
+ * and started: its directory in dir, its conninfo in url. */
+void itest_pgcluster_up(const char *name, char *dir, size_t dirlen, char *url, size_t urllen);
 
 /* The number of newline characters in s. */
 int itest_count_lines(const char *s);

@@ -35,11 +35,7 @@ TEST(postgres_stopped_and_restarted)
 	uint64_t ms, deadline;
 	int code;
 
-	itest_require_db();
-	snprintf(dir, sizeof(dir), "%s/pg", itest_tmpdir());
-	itest_pgcluster("init", dir, NULL, out, sizeof(out));
-	itest_pgcluster("start", dir, NULL, out, sizeof(out));
-	itest_pgcluster("url", dir, NULL, url, sizeof(url));
+	itest_pgcluster_up("pg", dir, sizeof(dir), url, sizeof(url));
 
 	itest_gridd_start(&g, url, NULL);
 	c = itest_connect(&g);

@@ -484,11 +484,7 @@ TEST(postgres_restart_under_load)
 		 after_ms = lng ? 3000 : 1000;
 	long worst = 0;
 
-	itest_require_db();
-	snprintf(dir, sizeof(dir), "%s/pg", itest_tmpdir());
-	itest_pgcluster("init", dir, NULL, out, sizeof(out));
-	itest_pgcluster("start", dir, NULL, out, sizeof(out));
-	itest_pgcluster("url", dir, NULL, url, sizeof(url));
+	itest_pgcluster_up("pg", dir, sizeof(dir), url, sizeof(url));
 	itest_gridd_start(&g, url, NULL);
 	c = itest_connect(&g);
 	itest_import_file(c, itest_sample_csv());
