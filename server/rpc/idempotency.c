@@ -170,6 +170,22 @@ static void on_first_part(struct db_query *q, int status, void *data)
 	}
 }
 
+/* result packed, as bytea text in the call's arena; NULL when out of memory. */
+static const char *result_bytea(struct rpc_call *call, const void *result)
+{
+	size_t len = protobuf_c_message_get_packed_size(result), hexlen = 2 * len + 3;
+	uint8_t *packed = arena_alloc(&call->arena, len + 1);
+	char *hex = arena_alloc(&call->arena, hexlen);
+
+	if (!packed || !hex)
+		return NULL;
+	protobuf_c_message_pack(result, packed);
+	hex[0] = '\\';
+	hex[1] = 'x';
+	sodium_bin2hex(hex + 2, hexlen - 2, packed, len);
+	return hex;
+}
+
 bool idem_reply(struct rpc_call *call, void *result)
 {
 	struct idem *id = call->idem;
@@ -179,7 +195,7 @@ bool idem_reply(struct rpc_call *call, void *result)
 		return false;
 	id->in_callback = false;
 	*id->finished = true;
-	hex = rpc_result_bytea(call, result);
+	hex = result_bytea(call, result);
 	if (!hex) {
 		call->idem = NULL;
 		db_query_rollback(id->q, NULL, NULL);
@@ -220,21 +236,6 @@ void idem_abandon(struct rpc_call *call)
 		*id->finished = true;
 		db_query_rollback(id->q, NULL, NULL);
 	}
-}
-
-const char *rpc_result_bytea(struct rpc_call *call, const void *result)
-{
-	size_t len = protobuf_c_message_get_packed_size(result), hexlen = 2 * len + 3;
-	uint8_t *packed = arena_alloc(&call->arena, len + 1);
-	char *hex = arena_alloc(&call->arena, hexlen);
-
-	if (!packed || !hex)
-		return NULL;
-	protobuf_c_message_pack(result, packed);
-	hex[0] = '\\';
-	hex[1] = 'x';
-	sodium_bin2hex(hex + 2, hexlen - 2, packed, len);
-	return hex;
 }
 
 /* SHA-256 of the call's own message: the same request packs the same. */

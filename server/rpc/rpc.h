@@ -84,12 +84,11 @@ void rpc_submit(struct rpc_call *call, struct db_query *q, db_query_cb cb, void 
 void rpc_after_commit(struct rpc_call *call, void (*fn)(void *data), void *data);
 /* For writers that put many calls in one transaction (group commit, see
  * server/case/case_batch.c) and so claim their idempotency keys themselves
- * (migration 0007): the SHA-256 of the call's request and its packed
- * result, both as bytea text in the call's arena (NULL when out of memory),
- * and the reply from a result stored that way. */
+ * (migrations 0007, 0009): the SHA-256 of the call's request as bytea text
+ * in the call's arena (NULL when out of memory), and the reply from a
+ * result stored as bytea text by an earlier write with the key. */
 #define RPC_IDEM_KEY_MAX 128
 const char *rpc_request_hash(struct rpc_call *call);
-const char *rpc_result_bytea(struct rpc_call *call, const void *result);
 void rpc_reply_bytea(struct rpc_call *call, const char *bytea);
 /* Registers the idempotency statements (server.c, once the pool exists). */
 int idem_start(struct server *srv);
