@@ -102,7 +102,7 @@ struct batch {
 	size_t nclaims;
 	struct buf arrays[A_COUNT];
 	const char *params[A_COUNT + 1]; /* the arrays, the clock */
-	struct arena arena;		 /* the clock parameter */
+	struct arena arena;		 /* the clock parameter, the claims' strings */
 };
 
 static void flush(struct cases *cs);
@@ -154,7 +154,6 @@ static int add_req(struct batch *b, struct raise_req *r)
 	    [A_SERVICE_ITEM] = r->p[6], [A_URGENCY] = r->p[7], [A_CHANNEL] = r->p[8],
 	    [A_ACTOR] = r->p[9],	[A_KEY] = r->key,      [A_HASH] = r->hash,
 	};
-
 	struct claim *c = &b->claims[b->nclaims];
 
 	for (size_t i = 0; i < A_COUNT; i++) {
