@@ -232,17 +232,23 @@ static int64_t table_activity(const char *url)
 	return v;
 }
 
-/* PostgreSQL backends publish their table counters when idle, at most once
- * a second: wait until two readings agree. */
+/* PostgreSQL backends publish their table counters when idle, but at most
+ * once a second: a session that published less than a second before it
+ * went idle keeps its counters for up to 10 s more (PGSTAT_IDLE_INTERVAL).
+ * Two readings alike 1.5 s apart could both come before that: wait until
+ * the readings, a second apart, have not moved for SETTLE_S seconds (a
+ * minute at most). */
+#define SETTLE_S 11
+
 static int64_t settled_activity(const char *url)
 {
 	int64_t a = table_activity(url), b;
+	int still = 0;
 
-	for (int i = 0; i < 20; i++) {
-		usleep(1500 * 1000);
+	for (int i = 0; i < 60 && still < SETTLE_S; i++) {
+		sleep(1);
 		b = table_activity(url);
-		if (a == b)
-			return b;
+		still = b == a ? still + 1 : 0;
 		a = b;
 	}
 	return a;
