@@ -15,7 +15,11 @@
  * waiting for its whole read.
  *
  * Writing: replies are framed into `out`; once per loop iteration (net.c's
- * check handle) `out` is swapped into `sending` and handed to one uv_write.
+ * check handle) `out` goes to the socket with uv_try_write, and what the
+ * kernel does not take at once is swapped into `sending` and handed to one
+ * uv_write. (A uv_write costs a system call more than the write itself:
+ * libuv re-arms the socket's epoll watcher when its queue drains, one
+ * epoll_ctl per reply, a third of gridd's system calls under a raise load.)
  * The two together may not pass max_outbuf: a peer that does not read its
  * replies is disconnected rather than allowed to grow our memory.
  *
@@ -661,21 +665,28 @@ void conn_request_done(struct conn *c)
 	mark_dirty(c);
 }
 
+/* All that was queued went out: by uv_write's callback, or at once. */
+static void written(struct conn *c)
+{
+	c->stalled_since = 0;
+	if (c->watcher && c->watcher->on_written && !c->closing)
+		c->watcher->on_written(c, c->watcher_data);
+	/* A paused reader may resume now that the peer caught up. */
+	if (c->out.len > 0 || c->closing || c->draining || c->paused)
+		mark_dirty(c);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
 	buf_finish(&c->sending);
-	c->stalled_since = 0;
 	if (status < 0) {
+		c->stalled_since = 0;
 		c->close_after_flush = false;
 		conn_close(c, uv_err_name(status));
 	} else {
-		if (c->watcher && c->watcher->on_written && !c->closing)
-			c->watcher->on_written(c, c->watcher_data);
-		/* A paused reader may resume now that the peer caught up. */
-		if (c->out.len > 0 || c->closing || c->draining || c->paused)
-			mark_dirty(c);
+		written(c);
 	}
 	conn_unref(c);
 }
@@ -745,6 +756,26 @@ void conn_flush(struct conn *c)
 
 	struct buf *pending = c->is_tls ? &c->cipher : &c->out;
 
+	if (c->sending.len == 0 && pending->len > 0) {
+		uv_buf_t b = uv_buf_init((char *)pending->data, (unsigned)pending->len);
+		int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+
+		if (n < 0 && n != UV_EAGAIN) {
+			buf_finish(pending);
+			c->close_after_flush = false;
+			conn_close(c, uv_err_name(n));
+			return;
+		}
+		if (n > 0)
+			buf_consume(pending, (size_t)n);
+		if (pending->len == 0) {
+			/* An idle connection keeps no buffer. */
+			buf_finish(pending);
+			written(c);
+			if (c->shut)
+				return;
+		}
+	}
 	if (c->sending.len == 0 && pending->len > 0) {
 		struct buf tmp = c->sending;
 		uv_buf_t b;
