@@ -5,7 +5,8 @@
  * nothing else. A raise the database refuses fails alone; the others of its
  * batch are written, and so are they when one of its keys is claimed
  * meanwhile by another writer. Nodes, which those rows name without
- * foreign keys, cannot be deleted. */
+ * foreign keys, cannot be deleted. A key kept before migration 0010 changed
+ * how the raised case is kept still replays after it. */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,4 +382,105 @@ TEST(a_key_claimed_meanwhile_elsewhere_fails_only_its_request)
 	free(actor);
 
 	wave_end(&f, &loop, c, CONNS);
+}
+
+/* Reads a file whole into a string of its own; NULL when it cannot. */
+static char *read_file(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *s = NULL;
+	long n;
+
+	if (!fp)
+		return NULL;
+	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+	    (s = malloc((size_t)n + 1)) != NULL) {
+		if (fread(s, 1, (size_t)n, fp) != (size_t)n) {
+			free(s);
+			s = NULL;
+		} else {
+			s[n] = '\0';
+		}
+	}
+	fclose(fp);
+	return s;
+}
+
+/* Asserts that the first value SQL gives is WANT. */
+static void sql_is(const char *url, const char *sql, const char *want)
+{
+	char *v = itest_sql(url, sql);
+
+	ASSERT_MSG(v && strcmp(v, want) == 0, "%s: \"%s\", not \"%s\"", sql, v ? v : "(none)",
+		   want);
+	free(v);
+}
+
+/* Two keyed raises at node 1, keys old-1 and old-2, through the batch function
+ * as gridd calls it: a row per request,
+ * "verdict|id|state|handler|title|result_note is empty|escalations". */
+#define RAISE_TWO                                                                                  \
+	"SELECT string_agg(concat_ws('|', r.verdict, (r.c).id, (r.c).state, "                      \
+	"coalesce((r.c).handler, '-'), (r.c).title, (r.c).result_note = '', "                      \
+	"(r.c).escalations), ' ' ORDER BY r.idx) "                                                 \
+	"FROM case_raise_batch(ARRAY[1, 1]::bigint[], ARRAY['first', 'second'], ARRAY['', ''], "   \
+	"ARRAY['other', 'other'], ARRAY['', ''], ARRAY['', ''], ARRAY['', ''], ARRAY[0, 0], "      \
+	"ARRAY['app', 'app'], ARRAY['admin', 'admin'], ARRAY['old-1', 'old-2'], "                  \
+	"ARRAY['\\x01', '\\x02']::bytea[], NULL) AS r"
+
+/* Keys kept by a raise batch at schema 9 (the case as jsonb) are converted
+ * by migration 0010 (the case as a case_raised row): a retry after the
+ * upgrade still gets the case as first raised, though it moved on since. */
+TEST(keys_kept_before_migration_0010_still_replay)
+{
+	static const char *const before[] = {
+	    "0001_grid",  "0002_auth",	      "0003_events", "0004_calendar",	"0005_cases",
+	    "0006_tasks", "0007_raise_batch", "0008_sweep",  "0009_raise_lean",
+	};
+	const char *root = getenv("GRID_SOURCE_ROOT"), *gridd = getenv("GRIDD");
+	struct itest_db db;
+	char path[600];
+
+	ASSERT_MSG(root && gridd, "GRID_SOURCE_ROOT and GRIDD are set by meson");
+	itest_db_create(&db);
+	/* Schema 9, as gridd migrate leaves it. */
+	free(itest_sql(db.url,
+		       "CREATE TABLE schema_migration (version integer PRIMARY KEY,"
+		       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"));
+	for (unsigned i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
+		char *sql, mark[160];
+
+		snprintf(path, sizeof(path), "%s/server/migrations/%s.sql", root, before[i]);
+		sql = read_file(path);
+		ASSERT_MSG(sql, "cannot read %s", path);
+		/* One query string: one transaction, as gridd migrate runs it. */
+		free(itest_sql(db.url, sql));
+		snprintf(mark, sizeof(mark), "INSERT INTO schema_migration VALUES (%u, '%s')",
+			 i + 1, before[i]);
+		free(itest_sql(db.url, mark));
+		free(sql);
+	}
+	free(itest_sql(db.url, "INSERT INTO grid_node (id, level, code, name, path, version) "
+			       "VALUES (1, 2, 'C1', 'Community', 'C1', 1)"));
+	sql_is(db.url, RAISE_TWO, "new|1|1|-|first|t|0 new|2|1|-|second|t|0");
+	sql_is(db.url, "SELECT count(*) FROM idempotency WHERE raised IS NOT NULL", "2");
+	/* The first case moves on: accepted, escalated. */
+	free(itest_sql(db.url,
+		       "UPDATE grid_case SET state = 2, handler = 'handler', escalations = 1 "
+		       "WHERE id = 1"));
+
+	const char *const argv[] = {gridd,  "migrate", "--database-url", db.url, "--log-level",
+				    "warn", NULL};
+	char *out = NULL, *err = NULL;
+	int rc = itest_run(argv, NULL, NULL, &out, &err);
+	ASSERT_MSG(rc == 0, "gridd migrate: %d: %s", rc, err ? err : "");
+	free(out);
+	free(err);
+	sql_is(db.url, "SELECT max(version) >= 10 FROM schema_migration", "t");
+	sql_is(db.url, "SELECT count(*) FROM idempotency WHERE (raised).id IS NOT NULL", "2");
+
+	/* The same two requests again: both replayed, as they were raised. */
+	sql_is(db.url, RAISE_TWO, "replay|1|1|-|first|t|0 replay|2|1|-|second|t|0");
+	sql_is(db.url, "SELECT count(*) FROM grid_case", "2");
+	itest_db_drop(&db);
 }
