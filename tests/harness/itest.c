@@ -508,7 +508,7 @@ int itest_rename_node(struct grid_client *c, const char *code, const char *name)
 	return itest_code_free(itest_call(c, &req));
 }
 
-static char *read_file(const char *path, size_t *ret_len)
+char *itest_read_file(const char *path, size_t *ret_len)
 {
 	FILE *f = fopen(path, "rb");
 	char *data;
@@ -525,7 +525,8 @@ static char *read_file(const char *path, size_t *ret_len)
 		test_fail(__FILE__, __LINE__, "%s: short read", path);
 	data[len] = '\0';
 	fclose(f);
-	*ret_len = (size_t)len;
+	if (ret_len)
+		*ret_len = (size_t)len;
 	return data;
 }
 
@@ -543,7 +544,7 @@ void itest_import_file(struct grid_client *c, const char *path)
 	Grid__V1__ImportGridRequest imp = GRID__V1__IMPORT_GRID_REQUEST__INIT;
 	Grid__V1__Reply *reply;
 	size_t len;
-	char *data = read_file(path, &len);
+	char *data = itest_read_file(path, &len);
 
 	imp.csv.data = (uint8_t *)data;
 	imp.csv.len = len;

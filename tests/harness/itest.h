@@ -122,6 +122,9 @@ int itest_rename_node(struct grid_client *c, const char *code, const char *name)
 void itest_import_file(struct grid_client *c, const char *path);
 /* data/sample-grid.csv */
 const char *itest_sample_csv(void);
+/* The whole file at path, NUL-terminated, its length in *ret_len when not
+ * NULL; fails the test when it cannot be read. Caller frees. */
+char *itest_read_file(const char *path, size_t *ret_len);
 
 /* Runs gridctl with --server set to g and the given arguments, logged in as
  * ITEST_ADMIN (GRID_TOKEN set to g->admin_token); captures stdout and stderr

@@ -384,28 +384,6 @@ TEST(a_key_claimed_meanwhile_elsewhere_fails_only_its_request)
 	wave_end(&f, &loop, c, CONNS);
 }
 
-/* Reads a file whole into a string of its own; NULL when it cannot. */
-static char *read_file(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	char *s = NULL;
-	long n;
-
-	if (!fp)
-		return NULL;
-	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
-	    (s = malloc((size_t)n + 1)) != NULL) {
-		if (fread(s, 1, (size_t)n, fp) != (size_t)n) {
-			free(s);
-			s = NULL;
-		} else {
-			s[n] = '\0';
-		}
-	}
-	fclose(fp);
-	return s;
-}
-
 /* Asserts that the first value SQL gives is WANT. */
 static void sql_is(const char *url, const char *sql, const char *want)
 {
@@ -451,8 +429,7 @@ TEST(keys_kept_before_migration_0010_still_replay)
 		char *sql, mark[160];
 
 		snprintf(path, sizeof(path), "%s/server/migrations/%s.sql", root, before[i]);
-		sql = read_file(path);
-		ASSERT_MSG(sql, "cannot read %s", path);
+		sql = itest_read_file(path, NULL);
 		/* One query string: one transaction, as gridd migrate runs it. */
 		free(itest_sql(db.url, sql));
 		snprintf(mark, sizeof(mark), "INSERT INTO schema_migration VALUES (%u, '%s')",

@@ -104,24 +104,6 @@ static long count_served(struct grid_client *c, long *ret_buildings)
 	return total;
 }
 
-static char *read_all(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *s;
-	long len;
-
-	ASSERT_NOT_NULL(f);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	s = malloc((size_t)len + 1);
-	ASSERT_NOT_NULL(s);
-	ASSERT_EQ_UINT(fread(s, 1, (size_t)len, f), (size_t)len);
-	s[len] = '\0';
-	fclose(f);
-	return s;
-}
-
 static Grid__V1__Node *get_node(struct grid_client *c, const char *code, Grid__V1__Reply **ret)
 {
 	*ret = itest_get_node_reply(c, code);
@@ -155,7 +137,7 @@ TEST(small_city_is_served_as_generated)
 	/* One district, so gridd's code order is citygen's order: the export
 	 * and the CSV citygen writes must agree byte for byte, names, leaders
 	 * and phones included. */
-	csv = read_all(path);
+	csv = itest_read_file(path, NULL);
 	exported = itest_export_grid(c, "", 1000, NULL);
 	ASSERT_EQ_INT(itest_count_lines(csv), city_nodes(20) + 1);
 	ASSERT_EQ_STR(exported, csv);

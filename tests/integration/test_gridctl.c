@@ -161,21 +161,12 @@ TEST(export_to_a_file_round_trips)
 {
 	struct itest_fix f;
 	char path[600], *out, *file;
-	FILE *fp;
-	long len;
 
 	itest_setup(&f, NULL, ITEST_WITH_SAMPLE);
 	snprintf(path, sizeof(path), "%s/wuhou.csv", itest_tmpdir());
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, NULL, NULL, "grid", "export", "-o", path), 0);
 	ASSERT_EQ_INT(GRIDCTL(&f, NULL, &out, NULL, "grid", "export"), 0);
-	fp = fopen(path, "rb");
-	ASSERT_NOT_NULL(fp);
-	fseek(fp, 0, SEEK_END);
-	len = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	file = calloc(1, (size_t)len + 1);
-	ASSERT_EQ_INT(fread(file, 1, (size_t)len, fp), len);
-	fclose(fp);
+	file = itest_read_file(path, NULL);
 	ASSERT_EQ_STR(file, out);
 	ASSERT_EQ_INT(itest_count_lines(file), 52);
 	/* Importing the export changes nothing. */
