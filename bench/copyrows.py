@@ -65,7 +65,8 @@ def raise_rows(case_id, now):
     """The four rows of one raise, shaped like bench/run's FLOOR_SCRIPT."""
     node = case_id % 26 + 1
     title, desc = "gridbench case", "raised by gridbench, a load test"
-    due = [now + h * HOUR_US for h in (4, 2, 3, 72, 36, 48)]
+    # accept_due, its 50% and 80% warnings, resolve_due and its warnings.
+    due = [now + round(h * HOUR_US) for h in (4, 2, 3.2, 72, 36, 48)]
     case = [i8(case_id), i8(node), i8(node), i2(1), text(title), text(desc), text("other"),
             text("app"), text("admin"), i8(now), i8(now)] + [i8(d) for d in due] + [
             i2(0), i8(due[1])]

@@ -676,16 +676,23 @@ static void written(struct conn *c)
 		mark_dirty(c);
 }
 
+/* A write failed: what it held is dropped, and so is the connection. */
+static void write_failed(struct conn *c, struct buf *b, int err)
+{
+	buf_finish(b);
+	c->stalled_since = 0;
+	c->close_after_flush = false;
+	conn_close(c, uv_err_name(err));
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
-	buf_finish(&c->sending);
 	if (status < 0) {
-		c->stalled_since = 0;
-		c->close_after_flush = false;
-		conn_close(c, uv_err_name(status));
+		write_failed(c, &c->sending, status);
 	} else {
+		buf_finish(&c->sending);
 		written(c);
 	}
 	conn_unref(c);
@@ -761,9 +768,7 @@ void conn_flush(struct conn *c)
 		int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 
 		if (n < 0 && n != UV_EAGAIN) {
-			buf_finish(pending);
-			c->close_after_flush = false;
-			conn_close(c, uv_err_name(n));
+			write_failed(c, pending, n);
 			return;
 		}
 		if (n > 0)
@@ -788,9 +793,7 @@ void conn_flush(struct conn *c)
 		int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 		if (r < 0) {
 			conn_unref(c);
-			buf_finish(&c->sending);
-			c->close_after_flush = false;
-			conn_close(c, uv_err_name(r));
+			write_failed(c, &c->sending, r);
 			return;
 		}
 		size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
